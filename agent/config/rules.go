@@ -1,0 +1,210 @@
+package config
+
+import (
+	"path"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// Rule is one alarm rule. Exactly one kind applies: level (above/below), rate (rate_above/rate_below),
+// staleness (stale), state (state: true|false on a boolean channel) or composite (all/any of other rules).
+type Rule struct {
+	ID        string   `yaml:"id"`
+	Match     *Match   `yaml:"match"`
+	Above     *float64 `yaml:"above"`
+	Below     *float64 `yaml:"below"`
+	Clear     *float64 `yaml:"clear"`
+	For       Duration `yaml:"for"`
+	ClearFor  Duration `yaml:"clear_for"`
+	RateAbove *float64 `yaml:"rate_above"`
+	RateBelow *float64 `yaml:"rate_below"`
+	Per       Duration `yaml:"per"`
+	Window    Duration `yaml:"window"`
+	Stale     Duration `yaml:"stale"`
+	State     *bool    `yaml:"state"`
+	All       []string `yaml:"all"`
+	Any       []string `yaml:"any"`
+	Severity  string   `yaml:"severity"`
+	Latch     bool     `yaml:"latch"`
+	// Message, when set, replaces the generated first words of the alarm message (e.g. "battery room").
+	Message string `yaml:"message"`
+	Line    int
+}
+
+// Match selects readings by sensor id glob, channel and labels. Empty fields match everything.
+type Match struct {
+	Sensor  string            `yaml:"sensor"`
+	Channel string            `yaml:"channel"`
+	Labels  map[string]string `yaml:"labels"`
+	Line    int
+}
+
+// Rule kinds.
+const (
+	KindLevel     = "level"
+	KindRate      = "rate"
+	KindStale     = "stale"
+	KindState     = "state"
+	KindComposite = "composite"
+)
+
+// Kind says which kind of rule r is; Load has checked that exactly one applies.
+func (r *Rule) Kind() string {
+	switch {
+	case len(r.All) > 0 || len(r.Any) > 0:
+		return KindComposite
+	case r.RateAbove != nil || r.RateBelow != nil:
+		return KindRate
+	case r.Stale > 0:
+		return KindStale
+	case r.State != nil:
+		return KindState
+	}
+	return KindLevel
+}
+
+// Matches reports whether the rule's selector takes readings of this sensor and channel.
+func (m *Match) Matches(sensor string, ch reading.Channel, labels map[string]string) bool {
+	if m == nil {
+		return true
+	}
+	if m.Sensor != "" {
+		if ok, _ := path.Match(m.Sensor, sensor); !ok {
+			return false
+		}
+	}
+	if m.Channel != "" && m.Channel != string(ch) {
+		return false
+	}
+	for k, v := range m.Labels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Rule) applyDefaults() {
+	if r.Severity == "" {
+		r.Severity = "warning"
+	}
+	if r.RateAbove != nil || r.RateBelow != nil {
+		if r.Per == 0 {
+			r.Per = Duration(time.Minute)
+		}
+		if r.Window == 0 {
+			r.Window = r.Per * 2
+		}
+	}
+}
+
+func (cfg *Config) validateRules(c *collector) {
+	ids := map[string]*Rule{}
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		switch {
+		case r.ID == "":
+			c.add(r.Line, "rule: id is required")
+		case !reading.ValidID(r.ID):
+			c.add(r.Line, "rule id %q: use only a-z, 0-9, '.', '_' and '-' (it is part of MQTT topics)", r.ID)
+		}
+		if prev, dup := ids[r.ID]; dup {
+			c.add(r.Line, "rule id %q is defined twice (first on line %d)", r.ID, prev.Line)
+		}
+		ids[r.ID] = r
+		switch r.Severity {
+		case "info", "warning", "critical":
+		default:
+			c.add(r.Line, "rule %q: severity %q: use info, warning or critical", r.ID, r.Severity)
+		}
+		kinds := 0
+		if r.Above != nil || r.Below != nil {
+			kinds++
+		}
+		if r.RateAbove != nil || r.RateBelow != nil {
+			kinds++
+		}
+		if r.Stale > 0 {
+			kinds++
+		}
+		if r.State != nil {
+			kinds++
+		}
+		if len(r.All) > 0 || len(r.Any) > 0 {
+			kinds++
+		}
+		if kinds != 1 {
+			c.add(r.Line, "rule %q: give exactly one of above/below, rate_above/rate_below, stale, state or all/any", r.ID)
+			continue
+		}
+		if r.Above != nil && r.Below != nil {
+			c.add(r.Line, "rule %q: above and below together; write two rules", r.ID)
+		}
+		if r.RateAbove != nil && r.RateBelow != nil {
+			c.add(r.Line, "rule %q: rate_above and rate_below together; write two rules", r.ID)
+		}
+		if r.Clear != nil {
+			switch {
+			case r.Above != nil && *r.Clear > *r.Above:
+				c.add(r.Line, "rule %q: clear %g must not be above the threshold %g", r.ID, *r.Clear, *r.Above)
+			case r.Below != nil && *r.Clear < *r.Below:
+				c.add(r.Line, "rule %q: clear %g must not be below the threshold %g", r.ID, *r.Clear, *r.Below)
+			case r.Above == nil && r.Below == nil:
+				c.add(r.Line, "rule %q: clear applies only to above/below rules", r.ID)
+			}
+		}
+		if r.Kind() == KindRate && r.Window < r.Per/4 {
+			c.add(r.Line, "rule %q: window %s is too short to fit a rate per %s", r.ID, r.Window, r.Per)
+		}
+		if r.Kind() == KindComposite {
+			if r.Match != nil {
+				c.add(r.Match.Line, "rule %q: a composite rule (all/any) takes no match", r.ID)
+			}
+			if len(r.All) > 0 && len(r.Any) > 0 {
+				c.add(r.Line, "rule %q: all and any together; nest one composite in another", r.ID)
+			}
+		} else if r.Match == nil {
+			c.add(r.Line, "rule %q: match is required (e.g. match: {sensor: \"*\", channel: temperature})", r.ID)
+		} else if r.Match.Sensor != "" {
+			if _, err := path.Match(r.Match.Sensor, ""); err != nil {
+				c.add(r.Match.Line, "rule %q: sensor pattern %q is malformed", r.ID, r.Match.Sensor)
+			}
+		}
+	}
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		for _, ref := range append(append([]string{}, r.All...), r.Any...) {
+			if _, ok := ids[ref]; !ok {
+				c.add(r.Line, "rule %q: refers to rule %q, which is not defined", r.ID, ref)
+			}
+		}
+	}
+	// A composite that refers to itself, directly or through others, could never settle.
+	state := map[string]int{} // 0 unvisited, 1 on the stack, 2 done
+	var visit func(id string) bool
+	visit = func(id string) bool {
+		r := ids[id]
+		if r == nil || state[id] == 2 {
+			return false
+		}
+		if state[id] == 1 {
+			return true
+		}
+		state[id] = 1
+		for _, ref := range append(append([]string{}, r.All...), r.Any...) {
+			if visit(ref) {
+				return true
+			}
+		}
+		state[id] = 2
+		return false
+	}
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		if state[r.ID] == 0 && visit(r.ID) {
+			c.add(r.Line, "rule %q: composite rules refer to each other in a loop", r.ID)
+			return
+		}
+	}
+}

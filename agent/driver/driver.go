@@ -1,0 +1,149 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// Sample is one channel's value from one read. A non-nil Err makes it a bad reading.
+type Sample struct {
+	Channel reading.Channel
+	Value   float64
+	Err     error
+}
+
+// ChannelInfo names a channel a sensor produces and its unit.
+type ChannelInfo struct {
+	Channel reading.Channel
+	Unit    string
+}
+
+// Channels is a convenience for building []ChannelInfo with the canonical units.
+func Channels(chs ...reading.Channel) []ChannelInfo {
+	out := make([]ChannelInfo, len(chs))
+	for i, ch := range chs {
+		out[i] = ChannelInfo{Channel: ch, Unit: reading.Unit(ch)}
+	}
+	return out
+}
+
+// Device is an opened sensor. It is a Poller or a Streamer.
+type Device interface {
+	Close() error
+}
+
+// Poller is read by the scheduler at the sensor's interval, on its bus's goroutine.
+type Poller interface {
+	Device
+	// Read samples the device once and appends one Sample per channel to out. An error marks every channel
+	// of the sensor bad with that error; a per-channel problem goes in that Sample's Err instead. Read must
+	// honour ctx: the scheduler cancels it at the sensor's timeout.
+	Read(ctx context.Context, out []Sample) ([]Sample, error)
+}
+
+// Streamer pushes samples as they happen (a GPIO edge, a bridge board's frame) without waiting for a poll.
+type Streamer interface {
+	Device
+	// Run delivers samples until ctx is done or the device fails. A returned error other than ctx's is
+	// reported and Run is called again after a backoff; emit must not be retained after Run returns.
+	Run(ctx context.Context, emit func(Sample)) error
+}
+
+// Env is what a driver gets when it is opened.
+type Env struct {
+	Sensor *config.Sensor
+	// Bus is the opened bus (the value BusType.Open returned), or nil for sensors without one.
+	Bus any
+	Log *slog.Logger
+}
+
+// Driver describes one sensor driver.
+type Driver struct {
+	// Name is the value of `driver:` in the config.
+	Name string
+	// Buses lists the bus types the driver attaches to. Empty means it takes no bus.
+	Buses []string
+	// BusOptional allows a sensor without a bus even though Buses is set.
+	BusOptional bool
+	// Check decodes and validates the sensor's options without touching hardware and returns the channels
+	// the sensor will produce. A nil slice means the channels are learned at run time (a bridge board).
+	// Errors should be config.Errors (use Sensor.Options.Decode and Options.Errorf).
+	Check func(s *config.Sensor) ([]ChannelInfo, error)
+	// Open opens the device. Returning an error at start fails `run` for this sensor only; the scheduler
+	// keeps retrying with backoff and publishes bad readings meanwhile.
+	Open func(ctx context.Context, env Env) (Device, error)
+}
+
+// BusType describes a kind of bus (i2c, modbus-rtu, …).
+type BusType struct {
+	Name string
+	// Check validates the bus's options without touching hardware.
+	Check func(b *config.Bus) error
+	// Open opens the bus. The value is handed to drivers in Env.Bus; Close is called at shutdown if it
+	// implements io.Closer.
+	Open func(ctx context.Context, b *config.Bus, log *slog.Logger) (any, error)
+}
+
+// Registry maps names to drivers and bus types.
+type Registry struct {
+	drivers map[string]*Driver
+	buses   map[string]*BusType
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{drivers: map[string]*Driver{}, buses: map[string]*BusType{}}
+}
+
+// Add registers a driver; a duplicate name is a programming error and panics.
+func (r *Registry) Add(d Driver) {
+	if _, dup := r.drivers[d.Name]; dup {
+		panic(fmt.Sprintf("driver %q registered twice", d.Name))
+	}
+	r.drivers[d.Name] = &d
+}
+
+// AddBus registers a bus type; a duplicate name panics.
+func (r *Registry) AddBus(b BusType) {
+	if _, dup := r.buses[b.Name]; dup {
+		panic(fmt.Sprintf("bus type %q registered twice", b.Name))
+	}
+	r.buses[b.Name] = &b
+}
+
+// Driver returns the named driver or nil.
+func (r *Registry) Driver(name string) *Driver { return r.drivers[name] }
+
+// Bus returns the named bus type or nil.
+func (r *Registry) Bus(name string) *BusType { return r.buses[name] }
+
+// DriverNames lists the registered drivers, sorted.
+func (r *Registry) DriverNames() []string { return sortedKeys(r.drivers) }
+
+// BusNames lists the registered bus types, sorted.
+func (r *Registry) BusNames() []string { return sortedKeys(r.buses) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Backoff returns the delay before retry n (0-based): doubling from base, capped at max. Drivers that
+// reconnect on their own use it too, so every retry loop in the agent backs off the same way.
+func Backoff(n int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}

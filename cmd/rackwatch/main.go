@@ -1,0 +1,54 @@
+// Command rackwatch is the rackwatch agent and its tools. Each subcommand is thin: it parses flags and calls
+// the packages under agent/ and drivers/.
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+type command struct {
+	summary string
+	run     func(args []string) int
+}
+
+// commands lists every subcommand; each lives in its own file.
+var commands = map[string]command{
+	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"version": {"print the version", cmdVersion},
+}
+
+func main() {
+	os.Exit(mainArgs(os.Args[1:]))
+}
+
+func mainArgs(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "rackwatch: unknown command %q\n\n", args[0])
+		usage()
+		return 2
+	}
+	return c.run(args[1:])
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: rackwatch COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nrun 'rackwatch COMMAND -h' for a command's flags")
+}
