@@ -90,10 +90,10 @@ type Bus struct {
 
 // Sensor is one configured device. Keys other than the common ones below belong to its driver.
 type Sensor struct {
-	ID     string            `yaml:"id"`
-	Driver string            `yaml:"driver"`
-	Bus    string            `yaml:"bus"`
-	Every  Duration          `yaml:"every"`
+	ID     string   `yaml:"id"`
+	Driver string   `yaml:"driver"`
+	Bus    string   `yaml:"bus"`
+	Every  Duration `yaml:"every"`
 	// Timeout bounds one read; a read that takes longer becomes a bad reading.
 	Timeout Duration          `yaml:"timeout"`
 	Labels  map[string]string `yaml:"labels"`
