@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X $(PKG)/agent.Version=$(VERSION)
 DIST    := dist
 
-.PHONY: demo test build vet fmt-check release bench fuzz clean
+.PHONY: demo test c-test build vet fmt-check release bench fuzz clean
 
 demo:
 	$(GO) run ./cmd/rackwatch demo -c configs/demo.yaml
@@ -14,8 +14,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch ./cmd/rackwatch
 
 # test runs every check CI runs: formatting, vet, the race-enabled suite, the example configs.
-test: fmt-check vet
+test: fmt-check vet c-test
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# c-test builds and runs the reference firmware's own unit tests (gcc, portable C99).
+c-test:
+	@if [ -f firmware-bridge/firmware/Makefile ]; then $(MAKE) -C firmware-bridge/firmware test; fi
 
 vet:
 	$(GO) vet ./...
