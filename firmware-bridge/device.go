@@ -1,0 +1,713 @@
+package fwbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// Limits the host applies to a board.
+const (
+	// MaxChannels is the most channels a board may declare.
+	MaxChannels = 64
+	// floodRate and floodBurst bound the frames per second taken from one board; beyond that frames are
+	// dropped and counted, so a babbling board cannot swamp the agent. A legitimate board batches readings
+	// (several per R frame) and stays far below.
+	floodRate  = 200
+	floodBurst = 200
+	// replayResync is how many consecutive old sequence numbers make the host assume the board restarted
+	// without its HELLO getting through, and ask for a new handshake.
+	replayResync = 8
+)
+
+// Device is an opened `bridge` sensor: a driver.Streamer that keeps one board's serial line up.
+type Device struct {
+	id       string
+	o        *Options
+	every    time.Duration
+	open     Opener
+	log      *slog.Logger
+	declared []reading.Channel
+	counts   Counters
+
+	resets     atomic.Uint64
+	hbLost     atomic.Uint64
+	opens      atomic.Uint64
+	frames     atomic.Uint64
+	boardNAKs  atomic.Uint64
+	boardErrs  atomic.Uint64
+	loggedErrs atomic.Bool
+
+	// mu guards the session state below. emit is called with mu held, which serialises the reader's and
+	// the ticker's samples.
+	mu         sync.Mutex
+	emit       func(driver.Sample)
+	conn       *Conn
+	boardID    string
+	firmware   string
+	chans      []chanState
+	expect     int
+	ready      bool
+	wasReady   bool
+	helloAt    time.Time
+	haveSeq    bool
+	lastSeq    uint16
+	replays    int
+	lastFrame  time.Time
+	haveUptime bool
+	lastUptime uint32
+	stale      bool
+	tokens     float64
+	tokensAt   time.Time
+	pending    map[uint16]chan error
+	lastDown   string
+}
+
+type chanState struct {
+	ch   reading.Channel
+	unit string
+	kind string // ai, di or do
+	bad  error  // set when the board's declaration cannot be used (wrong unit)
+}
+
+// New returns a device for the board on o.Device. every is the interval the board is asked to send its
+// periodic readings at; open opens the serial line (SerialOpener, or a pty in tests).
+func New(id string, o *Options, every time.Duration, open Opener, log *slog.Logger) *Device {
+	d := &Device{id: id, o: o, every: every, open: open, log: log.With("sensor", id, "device", o.Device),
+		pending: map[uint16]chan error{}}
+	d.counts.Log = d.log
+	for _, ch := range o.Channels {
+		d.declared = append(d.declared, reading.Channel(ch))
+	}
+	return d
+}
+
+// Stats are the device's counters, for /metrics and tests.
+type Stats struct {
+	Frames        uint64 // valid frames taken from the board
+	Bad           [numKinds]uint64
+	Resets        uint64 // board restarts noticed (uptime went backwards)
+	HeartbeatLost uint64 // times the board went silent for stale_after
+	Opens         uint64 // successful opens of the device
+	BoardNAKs     uint64 // host commands the board refused
+	BoardErrs     uint64 // host frames the board could not read
+	BoardID       string
+	Firmware      string
+	Channels      []reading.Channel
+}
+
+// Stats returns a snapshot of the counters.
+func (d *Device) Stats() Stats {
+	s := Stats{Frames: d.frames.Load(), Resets: d.resets.Load(), HeartbeatLost: d.hbLost.Load(),
+		Opens: d.opens.Load(), BoardNAKs: d.boardNAKs.Load(), BoardErrs: d.boardErrs.Load()}
+	for k := range numKinds {
+		s.Bad[k] = d.counts.Get(k)
+	}
+	d.mu.Lock()
+	s.BoardID, s.Firmware = d.boardID, d.firmware
+	if d.ready {
+		for _, c := range d.chans {
+			s.Channels = append(s.Channels, c.ch)
+		}
+	}
+	d.mu.Unlock()
+	return s
+}
+
+// Close releases nothing: the serial line is opened and closed by Run.
+func (d *Device) Close() error { return nil }
+
+// Run keeps the board's line open until ctx is done: it opens the device, performs the handshake, emits
+// samples as frames arrive, and when the device fails or disappears it marks the channels bad and reopens
+// it with backoff. It returns only ctx's error.
+func (d *Device) Run(ctx context.Context, emit func(driver.Sample)) error {
+	d.mu.Lock()
+	d.emit = emit
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.emit = nil
+		d.mu.Unlock()
+	}()
+	fails := 0
+	for {
+		p, err := d.open(d.o.Device, d.o.Baud)
+		if err == nil {
+			d.opens.Add(1)
+			err = d.session(ctx, p)
+			p.Close()
+			d.mu.Lock()
+			if d.wasReady {
+				fails = 0
+			}
+			d.mu.Unlock()
+		} else {
+			err = fmt.Errorf("fwbridge: open %s: %w", d.o.Device, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.down(err)
+		t := time.NewTimer(driver.Backoff(fails, 250*time.Millisecond, 30*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		fails++
+	}
+}
+
+// down marks every channel bad with the reason the line is down, and logs each new reason once.
+func (d *Device) down(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if msg := err.Error(); msg != d.lastDown {
+		d.lastDown = msg
+		if errors.Is(err, ErrVersion) {
+			d.log.Error("fwbridge: board refused", "err", err)
+		} else {
+			d.log.Warn("fwbridge: board line down; retrying with backoff", "err", err)
+		}
+	}
+	d.ready = false
+	d.emitAllBad(err)
+}
+
+// emitAllBad marks every known channel (learned or declared) bad with err and the link channel 0.
+func (d *Device) emitAllBad(err error) {
+	if d.emit == nil {
+		return
+	}
+	done := make(map[reading.Channel]bool, len(d.chans)+len(d.declared))
+	for _, c := range d.chans {
+		done[c.ch] = true
+		d.emit(driver.Sample{Channel: c.ch, Err: err})
+	}
+	for _, ch := range d.declared {
+		if !done[ch] {
+			d.emit(driver.Sample{Channel: ch, Err: err})
+		}
+	}
+	d.emit(driver.Sample{Channel: ChannelLink, Value: 0})
+}
+
+// session runs one open line until it fails or ctx is done.
+func (d *Device) session(ctx context.Context, p Port) error {
+	conn := NewConn(p, &d.counts)
+	now := time.Now()
+	d.mu.Lock()
+	d.conn = conn
+	d.ready, d.wasReady, d.haveSeq, d.stale, d.replays = false, false, false, false, 0
+	d.lastFrame, d.tokens, d.tokensAt = now, floodBurst, now
+	err := d.requestHello(now)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	readErr := make(chan error, 1)
+	go func() { readErr <- d.readLoop(conn) }()
+	tick := time.NewTicker(d.o.Heartbeat.D())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.Close()
+			<-readErr
+			return ctx.Err()
+		case err := <-readErr:
+			return err
+		case now := <-tick.C:
+			if err := d.tick(now); err != nil {
+				p.Close()
+				<-readErr
+				return err
+			}
+		}
+	}
+}
+
+func (d *Device) readLoop(conn *Conn) error {
+	fastEOF := 0
+	for {
+		t0 := time.Now()
+		f, err := conn.ReadFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return fmt.Errorf("fwbridge: read %s: %w", d.o.Device, err)
+			}
+			// tarm/serial reports a read timeout as EOF. An unplugged USB device loses its node; a hung-up
+			// line returns EOF at once, again and again.
+			if _, serr := os.Stat(d.o.Device); serr != nil {
+				return fmt.Errorf("fwbridge: %s disappeared (unplugged?): %w", d.o.Device, serr)
+			}
+			if time.Since(t0) < readTimeout/8 {
+				if fastEOF++; fastEOF > 20 {
+					return fmt.Errorf("fwbridge: %s hung up", d.o.Device)
+				}
+			} else {
+				fastEOF = 0
+			}
+			continue
+		}
+		fastEOF = 0
+		d.mu.Lock()
+		err = d.handle(f, time.Now())
+		d.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// tick runs every heartbeat: it tells the board the host is alive, retries an unanswered handshake, and
+// notices a board that went silent.
+func (d *Device) tick(now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.conn.WriteFrame(TypeHeartbeat, nil); err != nil {
+		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	}
+	silent := now.Sub(d.lastFrame)
+	if !d.ready && now.Sub(d.helloAt) >= max(time.Second, d.o.Heartbeat.D()) {
+		if err := d.requestHello(now); err != nil {
+			return err
+		}
+	}
+	if silent >= d.o.StaleAfter.D() && !d.stale {
+		d.stale = true
+		d.hbLost.Add(1)
+		err := fmt.Errorf("fwbridge: board %s silent for %s (heartbeat lost)", d.boardName(), silent.Round(time.Millisecond))
+		d.log.Warn("fwbridge: heartbeat lost; channels are stale", "silent", silent.Round(time.Millisecond))
+		d.emitAllBad(err)
+		// The board may have restarted and its HELLO been lost: ask again.
+		d.ready = false
+		return d.requestHello(now)
+	}
+	return nil
+}
+
+func (d *Device) boardName() string {
+	if d.boardID == "" {
+		return "on " + d.o.Device
+	}
+	return strconv.Quote(d.boardID)
+}
+
+func (d *Device) requestHello(now time.Time) error {
+	d.helloAt = now
+	var a [8]byte
+	if _, err := d.conn.WriteFrame(TypeHello, strconv.AppendInt(a[:0], ProtocolVersion, 10)); err != nil {
+		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	}
+	return nil
+}
+
+// handle applies one valid frame from the board. It returns an error only when the session must end.
+func (d *Device) handle(f Frame, now time.Time) error {
+	// Rate limit first, so a flooding board costs no more than counting.
+	d.tokens = min(floodBurst, d.tokens+now.Sub(d.tokensAt).Seconds()*floodRate)
+	d.tokensAt = now
+	if d.tokens < 1 {
+		d.counts.Add(KindFlood, 1, "board sends more than 200 frames/s")
+		d.markAlive(now)
+		return nil
+	}
+	d.tokens--
+	if f.Type == TypeHello {
+		d.markAlive(now)
+		return d.onHello(f, now)
+	}
+	if d.haveSeq {
+		diff := f.Seq - d.lastSeq
+		if diff == 0 || diff >= 0x8000 {
+			d.counts.Add(KindReplay, 1, fmt.Sprintf("frame %d after %d", f.Seq, d.lastSeq))
+			if d.replays++; d.replays >= replayResync {
+				d.haveSeq, d.replays = false, 0
+				return d.requestHello(now)
+			}
+			return nil
+		}
+		if diff > 1 {
+			d.counts.Add(KindLost, uint64(diff-1), fmt.Sprintf("sequence jumped from %d to %d", d.lastSeq, f.Seq))
+		}
+	}
+	d.haveSeq, d.lastSeq, d.replays = true, f.Seq, 0
+	d.markAlive(now)
+	switch f.Type {
+	case TypeChannel:
+		return d.onChannel(f, now)
+	case TypeReading:
+		d.onReading(f, now)
+	case TypeReadError:
+		d.onReadError(f)
+	case TypeHeartbeat:
+		up, ok := parseUint32(f.Args)
+		if !ok {
+			d.counts.Add(KindSyntax, 1, "HB without uptime")
+			return nil
+		}
+		if d.noteUptime(up) {
+			// A newer frame with a smaller uptime: the board restarted and its HELLO did not reach us.
+			d.ready = false
+			return d.requestHello(now)
+		}
+	case TypeAlarm:
+		d.onAlarm(f)
+	case TypeAck, TypeNak:
+		d.onReply(f)
+	case TypeErr:
+		d.boardErrs.Add(1)
+		if !d.loggedErrs.Swap(true) {
+			d.log.Warn("fwbridge: board could not read a frame from the host; further ones are counted", "code", string(f.Args))
+		}
+	default:
+		d.counts.Add(KindSyntax, 1, "host-only frame type "+f.Type.String()+" from the board")
+	}
+	return nil
+}
+
+// markAlive records that the line carries frames again; a stale board becomes fresh.
+func (d *Device) markAlive(now time.Time) {
+	d.frames.Add(1)
+	d.lastFrame = now
+	if d.stale {
+		d.stale = false
+		d.log.Info("fwbridge: board heard again")
+		if d.ready && d.emit != nil {
+			d.emit(driver.Sample{Channel: ChannelLink, Value: 1})
+		}
+	}
+}
+
+// noteUptime records the board's uptime and reports whether it went backwards (a restart). uint32
+// milliseconds wrap after 49.7 days; a wrap is not a restart.
+func (d *Device) noteUptime(up uint32) bool {
+	reset := d.haveUptime && up < d.lastUptime && d.lastUptime-up < 1<<31
+	d.haveUptime, d.lastUptime = true, up
+	if reset {
+		d.resets.Add(1)
+		d.log.Warn("fwbridge: board restarted", "board", d.boardID, "uptime_ms", up)
+	}
+	return reset
+}
+
+func (d *Device) onHello(f Frame, now time.Time) error {
+	var fields [5][]byte
+	n := splitFields(f.Args, fields[:])
+	if n < 1 {
+		d.counts.Add(KindSyntax, 1, "HELLO without a version")
+		return nil
+	}
+	ver, ok := parseUint32(fields[0])
+	if !ok {
+		d.counts.Add(KindSyntax, 1, "HELLO with a bad version")
+		return nil
+	}
+	if ver != ProtocolVersion {
+		return fmt.Errorf("fwbridge: %s: the board speaks protocol version %d, this rackwatch speaks version %d; flash firmware for version %d or upgrade rackwatch: %w",
+			d.o.Device, ver, ProtocolVersion, ProtocolVersion, ErrVersion)
+	}
+	up, okUp := parseUint32(fields[3])
+	nch, okN := parseUint32(fields[4])
+	if n != 5 || !okUp || !okN || nch > MaxChannels || len(fields[1]) == 0 {
+		d.counts.Add(KindSyntax, 1, "malformed HELLO: "+string(f.Args))
+		return nil
+	}
+	d.noteUptime(up)
+	d.boardID, d.firmware = string(fields[1]), string(fields[2])
+	d.haveSeq, d.lastSeq, d.replays = true, f.Seq, 0
+	d.chans = d.chans[:0]
+	d.expect = int(nch)
+	d.ready = false
+	if nch == 0 {
+		return d.handshakeDone(now)
+	}
+	return nil
+}
+
+func (d *Device) onChannel(f Frame, now time.Time) error {
+	var fields [4][]byte
+	n := splitFields(f.Args, fields[:])
+	idx, ok := parseUint32(fields[0])
+	if n != 4 || !ok || !validChannel(string(fields[1])) {
+		d.counts.Add(KindSyntax, 1, "malformed CH: "+string(f.Args))
+		return nil
+	}
+	if d.ready || int(idx) != len(d.chans) || len(d.chans) >= d.expect {
+		// Out of order: the list is incomplete. Start over.
+		d.counts.Add(KindSyntax, 1, "CH out of order")
+		d.ready = false
+		return d.requestHello(now)
+	}
+	c := chanState{ch: reading.Channel(fields[1]), unit: string(fields[2]), kind: string(fields[3])}
+	switch c.unit {
+	case "C":
+		c.unit = "°C"
+	case "-":
+		c.unit = ""
+	}
+	if want := reading.Unit(c.ch); want != "" && want != c.unit {
+		c.bad = fmt.Errorf("fwbridge: board declares %s in %q but rackwatch needs %q: fix the firmware's channel table", c.ch, c.unit, want)
+	}
+	if c.kind != "ai" && c.kind != "di" && c.kind != "do" {
+		d.counts.Add(KindSyntax, 1, "CH with unknown kind "+c.kind)
+	}
+	d.chans = append(d.chans, c)
+	if len(d.chans) == d.expect {
+		return d.handshakeDone(now)
+	}
+	return nil
+}
+
+func (d *Device) handshakeDone(now time.Time) error {
+	d.ready, d.wasReady = true, true
+	names := make([]string, len(d.chans))
+	for i, c := range d.chans {
+		names[i] = string(c.ch)
+	}
+	d.log.Info("fwbridge: board connected", "board", d.boardID, "firmware", d.firmware, "channels", names)
+	if d.emit != nil {
+		for _, c := range d.chans {
+			if c.bad != nil {
+				d.emit(driver.Sample{Channel: c.ch, Err: c.bad})
+			}
+		}
+		for _, ch := range d.declared {
+			if d.index(ch) < 0 {
+				d.emit(driver.Sample{Channel: ch, Err: fmt.Errorf("fwbridge: board %q has no channel %s (it has %v)", d.boardID, ch, names)})
+			}
+		}
+		d.emit(driver.Sample{Channel: ChannelLink, Value: 1})
+	}
+	// The board forgets its settings when it restarts; send them after every handshake.
+	var a [64]byte
+	b := strconv.AppendInt(append(a[:0], "hb,"...), d.o.Heartbeat.D().Milliseconds(), 10)
+	if _, err := d.conn.WriteFrame(TypeSet, b); err != nil {
+		return err
+	}
+	if d.every > 0 {
+		b = strconv.AppendInt(append(a[:0], "every,"...), d.every.Milliseconds(), 10)
+		if _, err := d.conn.WriteFrame(TypeSet, b); err != nil {
+			return err
+		}
+	}
+	for _, fs := range d.o.Failsafe {
+		in, out := d.index(reading.Channel(fs.Input)), d.index(reading.Channel(fs.Output))
+		if in < 0 || out < 0 {
+			d.log.Error("fwbridge: failsafe names a channel the board does not have", "input", fs.Input, "output", fs.Output)
+			continue
+		}
+		dir, thr := "A", 0.0
+		if fs.Above != nil {
+			thr = *fs.Above
+		} else {
+			dir, thr = "B", *fs.Below
+		}
+		b = fmt.Appendf(a[:0], "%d,%s,%s,%d,%d", in, dir, strconv.FormatFloat(thr, 'f', -1, 64), out, fs.After.D().Milliseconds())
+		seq, err := d.conn.WriteFrame(TypeFailsafe, b)
+		if err != nil {
+			return err
+		}
+		ch := make(chan error, 1)
+		d.pending[seq] = ch
+		go d.logReply(ch, "failsafe "+fs.Input)
+	}
+	return nil
+}
+
+// logReply logs a refused configuration command; nobody waits for it.
+func (d *Device) logReply(ch chan error, what string) {
+	select {
+	case err := <-ch:
+		if err != nil {
+			d.log.Error("fwbridge: board refused a setting", "setting", what, "err", err)
+		}
+	case <-time.After(10 * time.Second):
+		d.mu.Lock()
+		for seq, c := range d.pending {
+			if c == ch {
+				delete(d.pending, seq)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *Device) index(ch reading.Channel) int {
+	for i := range d.chans {
+		if d.chans[i].ch == ch {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *Device) onReading(f Frame, now time.Time) {
+	if !d.ready {
+		// Readings before the channel list: ask for it (at most once a heartbeat) and drop them.
+		if now.Sub(d.helloAt) >= d.o.Heartbeat.D() {
+			d.requestHello(now)
+		}
+		return
+	}
+	rest := f.Args
+	for {
+		fi, r, ok := NextField(rest)
+		if !ok {
+			return
+		}
+		fv, r2, ok := NextField(r)
+		if !ok {
+			d.counts.Add(KindSyntax, 1, "R with an odd number of fields")
+			return
+		}
+		rest = r2
+		idx, ok := parseUint32(fi)
+		if !ok || int(idx) >= len(d.chans) {
+			d.counts.Add(KindSyntax, 1, "R names channel "+string(fi)+" the board did not declare")
+			continue
+		}
+		v, err := strconv.ParseFloat(string(fv), 64)
+		if err != nil {
+			d.counts.Add(KindSyntax, 1, "R with value "+string(fv))
+			continue
+		}
+		c := &d.chans[idx]
+		if d.emit != nil {
+			if c.bad != nil {
+				d.emit(driver.Sample{Channel: c.ch, Err: c.bad})
+			} else {
+				d.emit(driver.Sample{Channel: c.ch, Value: v})
+			}
+		}
+	}
+}
+
+func (d *Device) onReadError(f Frame) {
+	fi, reason, ok := NextField(f.Args)
+	idx, okIdx := parseUint32(fi)
+	if !ok || !okIdx || !d.ready || int(idx) >= len(d.chans) {
+		d.counts.Add(KindSyntax, 1, "malformed E: "+string(f.Args))
+		return
+	}
+	if d.emit != nil {
+		d.emit(driver.Sample{Channel: d.chans[idx].ch, Err: fmt.Errorf("fwbridge: board %q cannot read %s: %s", d.boardID, d.chans[idx].ch, reason)})
+	}
+}
+
+func (d *Device) onAlarm(f Frame) {
+	var fields [3][]byte
+	n := splitFields(f.Args, fields[:])
+	idx, ok1 := parseUint32(fields[0])
+	st, ok2 := parseUint32(fields[1])
+	if n < 2 || !ok1 || !ok2 || st > 1 {
+		d.counts.Add(KindSyntax, 1, "malformed ALM: "+string(f.Args))
+		return
+	}
+	name := string(fields[0])
+	if d.ready && int(idx) < len(d.chans) {
+		name = string(d.chans[idx].ch)
+	}
+	if st == 1 {
+		d.log.Warn("fwbridge: board fail-safe tripped: the board drives its output itself", "input", name, "text", string(fields[2]))
+	} else {
+		d.log.Info("fwbridge: board fail-safe released", "input", name, "text", string(fields[2]))
+	}
+	if d.emit != nil {
+		d.emit(driver.Sample{Channel: ChannelFailsafe, Value: float64(st)})
+	}
+}
+
+func (d *Device) onReply(f Frame) {
+	fs, code, _ := NextField(f.Args)
+	seq, ok := parseUint32(fs)
+	if !ok || seq > 0xFFFF {
+		d.counts.Add(KindSyntax, 1, "malformed "+f.Type.String())
+		return
+	}
+	var err error
+	if f.Type == TypeNak {
+		d.boardNAKs.Add(1)
+		err = fmt.Errorf("fwbridge: board refused command %d: %s", seq, code)
+	}
+	if ch, ok := d.pending[uint16(seq)]; ok {
+		delete(d.pending, uint16(seq))
+		ch <- err
+	}
+}
+
+// SetOutput drives one of the board's outputs (a channel of kind do) and waits for the board's ACK.
+func (d *Device) SetOutput(ctx context.Context, ch reading.Channel, value float64) error {
+	d.mu.Lock()
+	i := d.index(ch)
+	if !d.ready || i < 0 || d.chans[i].kind != "do" {
+		d.mu.Unlock()
+		return fmt.Errorf("fwbridge: %s is not an output of the connected board", ch)
+	}
+	seq, err := d.conn.WriteFrame(TypeOut, fmt.Appendf(nil, "%d,%s", i, strconv.FormatFloat(value, 'f', -1, 64)))
+	if err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	}
+	reply := make(chan error, 1)
+	d.pending[seq] = reply
+	d.mu.Unlock()
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		d.mu.Lock()
+		delete(d.pending, seq)
+		d.mu.Unlock()
+		return fmt.Errorf("fwbridge: no reply to OUT: %w", ctx.Err())
+	}
+}
+
+// splitFields splits args into at most len(dst) fields (the last one keeps any further commas) and
+// returns how many there were.
+func splitFields(args []byte, dst [][]byte) int {
+	n := 0
+	rest := args
+	for n < len(dst) {
+		f, r, ok := NextField(rest)
+		if !ok {
+			break
+		}
+		if n == len(dst)-1 {
+			f = rest
+		}
+		dst[n] = f
+		n++
+		rest = r
+	}
+	return n
+}
+
+func parseUint32(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	if v > 0xFFFFFFFF {
+		return 0, false
+	}
+	return uint32(v), true
+}
