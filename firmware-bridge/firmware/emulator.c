@@ -9,7 +9,9 @@
  *   set IDX VALUE    new input value (decimal); a digital input that changes is sent at once
  *   error IDX WHY    the input cannot be read
  *   sleep MS         wait (scenario files)
- *   reset            restart the board: sequence and uptime start again, HELLO is sent
+ *   report           send all readings now (as the periodic report does)
+ *   reset            restart the board: sequence and uptime start again, HELLO is sent; the inputs keep
+ *                    their values (the world does not reset with the board)
  *   version N        announce protocol version N from now on (then reset to see it)
  *   silence, resume  stop and restart everything the board sends (a hung board)
  *   garbage, badcrc, truncated, oversize, replay, flood N    send bad input
@@ -57,7 +59,11 @@ static void raw_write(const uint8_t *b, size_t n)
 		ssize_t w = write(1, b, n);
 		if (w < 0) {
 			if (errno == EINTR) continue;
-			return; /* EAGAIN: nobody is reading the line; a UART would drop it too */
+			/* The line is full: wait a little for the host to read, as a UART's FIFO drains; if nobody
+			 * reads at all (unplugged host), drop the rest as a UART would. */
+			struct pollfd p = {1, POLLOUT, 0};
+			if (errno == EAGAIN && poll(&p, 1, 100) > 0) continue;
+			return;
 		}
 		b += w;
 		n -= (size_t)w;
@@ -100,8 +106,16 @@ static int command(char *line, uint32_t *sleep_until)
 		rw_set_error(&board, (uint8_t)i, why[i]);
 	} else if (!strcmp(cmd, "sleep") && a1) {
 		*sleep_until = now + (uint32_t)atoi(a1);
+	} else if (!strcmp(cmd, "report")) {
+		rw_send_readings(&board);
 	} else if (!strcmp(cmd, "reset")) {
+		rw_board old = board;
 		rw_init(&board, &cfg, now);
+		for (uint8_t i = 0; i < cfg.nchannels; i++) {
+			if (channels[i].kind == RW_DO) continue; /* outputs power up off */
+			if (old.has_value[i]) rw_set_value(&board, i, old.value[i], now);
+			if (old.error[i]) rw_set_error(&board, i, old.error[i]);
+		}
 	} else if (!strcmp(cmd, "version") && a1) {
 		cfg.protocol_version = (uint8_t)atoi(a1);
 	} else if (!strcmp(cmd, "silence")) {
@@ -160,10 +174,7 @@ int main(int argc, char **argv)
 	cfg.set_output = set_output;
 	cfg.on_host_frame = on_host_frame;
 	rw_init(&board, &cfg, now_ms());
-	rw_set_value(&board, 0, 21500, now_ms());
-	rw_set_value(&board, 1, 0, now_ms());
-	rw_set_value(&board, 2, 0, now_ms());
-	rw_set_value(&board, 3, 0, now_ms());
+	for (uint8_t i = 0; i < cfg.nchannels; i++) rw_set_value(&board, i, i == 0 ? 21500 : 0, now_ms());
 	FILE *sc = scenario ? fopen(scenario, "r") : NULL;
 	if (scenario && !sc) { perror(scenario); return 2; }
 	int ctl = fcntl(3, F_GETFD) == -1 ? -1 : 3;
