@@ -44,7 +44,7 @@ type stream struct {
 }
 
 func (s *stream) Run(ctx context.Context, emit func(driver.Sample)) error { return s.run(ctx, emit) }
-func (s *stream) Close() error                                          { return nil }
+func (s *stream) Close() error                                            { return nil }
 
 // harness builds a config and registry in which each sensor's driver is its id's entry in devs.
 type harness struct {
