@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/sim"
+	fwbridge "github.com/rackwatch/rackwatch/firmware-bridge"
 )
 
 // registry lists every driver and bus type compiled into the binary. It is filled here, explicitly, rather
@@ -10,5 +11,6 @@ import (
 func registry() *driver.Registry {
 	r := driver.NewRegistry()
 	sim.Register(r)
+	fwbridge.Register(r)
 	return r
 }
