@@ -353,7 +353,8 @@ func (d *Device) handle(f Frame, now time.Time) error {
 	case TypeReadError:
 		d.onReadError(f)
 	case TypeHeartbeat:
-		up, ok := parseUint32(f.Args)
+		first, _, _ := NextField(f.Args)
+		up, ok := parseUint32(first)
 		if !ok {
 			d.counts.Add(KindSyntax, 1, "HB without uptime")
 			return nil
@@ -404,7 +405,7 @@ func (d *Device) noteUptime(up uint32) bool {
 }
 
 func (d *Device) onHello(f Frame, now time.Time) error {
-	var fields [5][]byte
+	var fields [6][]byte // a sixth field and beyond are later additions, ignored
 	n := splitFields(f.Args, fields[:])
 	if n < 1 {
 		d.counts.Add(KindSyntax, 1, "HELLO without a version")
@@ -421,7 +422,7 @@ func (d *Device) onHello(f Frame, now time.Time) error {
 	}
 	up, okUp := parseUint32(fields[3])
 	nch, okN := parseUint32(fields[4])
-	if n != 5 || !okUp || !okN || nch > MaxChannels || len(fields[1]) == 0 {
+	if n < 5 || !okUp || !okN || nch > MaxChannels || len(fields[1]) == 0 {
 		d.counts.Add(KindSyntax, 1, "malformed HELLO: "+string(f.Args))
 		return nil
 	}
@@ -438,10 +439,10 @@ func (d *Device) onHello(f Frame, now time.Time) error {
 }
 
 func (d *Device) onChannel(f Frame, now time.Time) error {
-	var fields [4][]byte
+	var fields [5][]byte
 	n := splitFields(f.Args, fields[:])
 	idx, ok := parseUint32(fields[0])
-	if n != 4 || !ok || !validChannel(string(fields[1])) {
+	if n < 4 || !ok || !validChannel(string(fields[1])) {
 		d.counts.Add(KindSyntax, 1, "malformed CH: "+string(f.Args))
 		return nil
 	}
@@ -608,7 +609,7 @@ func (d *Device) onReadError(f Frame) {
 }
 
 func (d *Device) onAlarm(f Frame) {
-	var fields [3][]byte
+	var fields [4][]byte
 	n := splitFields(f.Args, fields[:])
 	idx, ok1 := parseUint32(fields[0])
 	st, ok2 := parseUint32(fields[1])

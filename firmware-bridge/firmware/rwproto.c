@@ -418,14 +418,14 @@ static void handle(rw_board *b, const rw_frame *f, uint32_t now)
 	case RW_T_HB:
 		return;
 	case RW_T_SET:
-		if (n != 2 || parse_u32(a[1], al[1], &ms) || ms < 100 || ms > 3600000u) { reply(b, f->seq, "ARG"); return; }
+		if (n < 2 || parse_u32(a[1], al[1], &ms) || ms < 100 || ms > 3600000u) { reply(b, f->seq, "ARG"); return; }
 		if (al[0] == 2 && !memcmp(a[0], "hb", 2)) b->hb_ms = ms;
 		else if (al[0] == 5 && !memcmp(a[0], "every", 5)) b->every_ms = ms;
 		else { reply(b, f->seq, "KEY"); return; }
 		reply(b, f->seq, NULL);
 		return;
 	case RW_T_OUT:
-		if (n != 2 || parse_u32(a[0], al[0], &x) || rw_parse_milli(a[1], al[1], &milli)) { reply(b, f->seq, "ARG"); return; }
+		if (n < 2 || parse_u32(a[0], al[0], &x) || rw_parse_milli(a[1], al[1], &milli)) { reply(b, f->seq, "ARG"); return; }
 		if (x >= b->cfg.nchannels) { reply(b, f->seq, "CH"); return; }
 		if (b->cfg.channels[x].kind != RW_DO) { reply(b, f->seq, "RO"); return; }
 		reply(b, f->seq, NULL);
@@ -433,7 +433,7 @@ static void handle(rw_board *b, const rw_frame *f, uint32_t now)
 		drive(b, (uint8_t)x, milli);
 		return;
 	case RW_T_FS:
-		if (n == 2 && parse_u32(a[0], al[0], &x) == 0 && al[1] == 3 && !memcmp(a[1], "OFF", 3)) {
+		if (n >= 2 && parse_u32(a[0], al[0], &x) == 0 && al[1] == 3 && !memcmp(a[1], "OFF", 3)) {
 			if (x >= b->cfg.nchannels) { reply(b, f->seq, "CH"); return; }
 			release_failsafes(b, (uint8_t)x, 0);
 			for (int i = 0; i < RW_MAX_FAILSAFE; i++)
@@ -441,7 +441,7 @@ static void handle(rw_board *b, const rw_frame *f, uint32_t now)
 			reply(b, f->seq, NULL);
 			return;
 		}
-		if (n != 5 || parse_u32(a[0], al[0], &x) || al[1] != 1 || (a[1][0] != 'A' && a[1][0] != 'B') ||
+		if (n < 5 || parse_u32(a[0], al[0], &x) || al[1] != 1 || (a[1][0] != 'A' && a[1][0] != 'B') ||
 		    rw_parse_milli(a[2], al[2], &milli) || parse_u32(a[3], al[3], &y) || parse_u32(a[4], al[4], &ms)) {
 			reply(b, f->seq, "ARG");
 			return;

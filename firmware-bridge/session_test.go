@@ -1,0 +1,156 @@
+package fwbridge
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/driver"
+)
+
+// sessionRig drives a Device's frame handling directly, without a line: frames in, samples and host
+// frames out.
+type sessionRig struct {
+	d    *Device
+	out  bytes.Buffer
+	got  []driver.Sample
+	now  time.Time
+	seq  uint16
+	logs logRecorder
+}
+
+func newSessionRig(t testing.TB, o Options) *sessionRig {
+	r := &sessionRig{now: time.Now(), logs: newLogRecorder()}
+	o.Device, o.Heartbeat = "/dev/null", config.Duration(time.Second)
+	o.applyDefaults()
+	r.d = New("b", &o, time.Second, nil, slog.New(r.logs))
+	r.d.emit = func(s driver.Sample) { r.got = append(r.got, s) }
+	r.d.conn = NewConn(struct {
+		io.Reader
+		io.Writer
+	}{nil, &r.out}, &r.d.counts)
+	r.d.tokens, r.d.tokensAt = floodBurst, r.now
+	return r
+}
+
+// feed hands the device a board frame with the next sequence number.
+func (r *sessionRig) feed(t testing.TB, typ Type, args string) {
+	t.Helper()
+	r.feedSeq(t, r.seq, typ, args)
+	r.seq++
+}
+
+func (r *sessionRig) feedSeq(t testing.TB, seq uint16, typ Type, args string) {
+	t.Helper()
+	r.now = r.now.Add(10 * time.Millisecond)
+	r.d.mu.Lock()
+	err := r.d.handle(Frame{Seq: seq, Type: typ, Args: []byte(args)}, r.now)
+	r.d.mu.Unlock()
+	if err != nil {
+		t.Fatalf("%s %s: %v", typ, args, err)
+	}
+}
+
+func (r *sessionRig) handshake(t testing.TB, uptime string) {
+	r.feed(t, TypeHello, "1,b7,2.0,"+uptime+",2,newfield") // a trailing field from a later minor revision
+	r.feed(t, TypeChannel, "0,temperature,F,ai,extra")   // wrong unit for a well-known channel
+	r.feed(t, TypeChannel, "1,smoke,-,di")
+}
+
+func TestSessionIgnoresTrailingFieldsAndRejectsWrongUnits(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	if !r.d.ready {
+		t.Fatal("handshake with trailing fields not accepted")
+	}
+	r.got = nil
+	r.feed(t, TypeReading, "0,77,1,1")
+	if len(r.got) != 2 || r.got[0].Err == nil || !strings.Contains(r.got[0].Err.Error(), `"F"`) || r.got[1].Err != nil || r.got[1].Value != 1 {
+		t.Fatalf("samples %+v: want temperature bad (unit F), smoke=1", r.got)
+	}
+	if !strings.Contains(r.out.String(), "SET,hb,1000") {
+		t.Errorf("host did not configure the board: %q", r.out.String())
+	}
+}
+
+func TestSessionReplaysAndRestarts(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	r.feed(t, TypeHeartbeat, "5000")
+	r.got = nil
+	r.feedSeq(t, 1, TypeReading, "1,1") // an old frame again
+	if len(r.got) != 0 || r.d.counts.Get(KindReplay) != 1 {
+		t.Fatalf("replayed frame emitted %v, replays %d", r.got, r.d.counts.Get(KindReplay))
+	}
+	r.seq += 3 // three frames lost on the line
+	r.feed(t, TypeReading, "1,0")
+	if len(r.got) != 1 || r.d.counts.Get(KindLost) != 3 {
+		t.Fatalf("after a gap: samples %v, lost %d", r.got, r.d.counts.Get(KindLost))
+	}
+	// A newer frame whose uptime went backwards: the board restarted and its HELLO was lost.
+	r.out.Reset()
+	r.feed(t, TypeHeartbeat, "40")
+	if r.d.resets.Load() != 1 || r.d.ready || !strings.Contains(r.out.String(), ",HELLO,1*") {
+		t.Fatalf("restart: resets %d ready %v host sent %q", r.d.resets.Load(), r.d.ready, r.out.String())
+	}
+	// A restarted board numbers from 0 again; if its HELLO is lost its frames look old. After a run of
+	// them the host asks for the handshake rather than dropping the board's frames forever.
+	r2 := newSessionRig(t, Options{})
+	r2.seq = 30000
+	r2.handshake(t, "100")
+	r2.out.Reset()
+	for i := range replayResync {
+		r2.feedSeq(t, uint16(i), TypeReading, "0,1")
+	}
+	if !strings.Contains(r2.out.String(), ",HELLO,1*") {
+		t.Fatalf("no HELLO after %d replays: %q", replayResync, r2.out.String())
+	}
+	if n := r2.logs.count("kind=replayed"); n != 1 {
+		t.Errorf("replays logged %d times, want once", n)
+	}
+}
+
+func TestSessionFlood(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	r.got = nil
+	for range 1000 { // 1000 frames within one instant
+		r.d.mu.Lock()
+		r.d.handle(Frame{Seq: r.seq, Type: TypeReading, Args: []byte("1,1")}, r.now)
+		r.d.mu.Unlock()
+		r.seq++
+	}
+	if n := len(r.got); n > floodBurst || n < floodBurst-10 {
+		t.Errorf("%d samples from a burst of 1000 frames, want about %d", n, floodBurst)
+	}
+	if r.d.counts.Get(KindFlood) < 1000-floodBurst {
+		t.Errorf("flood count %d", r.d.counts.Get(KindFlood))
+	}
+	r.now = r.now.Add(time.Second) // the bucket refills
+	r.got = nil
+	r.feed(t, TypeReading, "1,0")
+	if len(r.got) != 1 {
+		t.Error("readings not taken after the flood ended")
+	}
+}
+
+func BenchmarkHandleReading(b *testing.B) {
+	r := newSessionRig(b, Options{})
+	r.handshake(b, "100")
+	n := 0
+	r.d.emit = func(driver.Sample) { n++ }
+	args := []byte("0,23.45,1,0")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.now = r.now.Add(10 * time.Millisecond)
+		r.d.handle(Frame{Seq: r.seq, Type: TypeReading, Args: args}, r.now)
+		r.seq++
+	}
+	if n == 0 {
+		b.Fatal("nothing emitted")
+	}
+}
