@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* the Arduino sketch is C++ */
+#endif
+
 #define RW_PROTOCOL_VERSION 1
 #define RW_MAX_FRAME 128 /* from '$' to '\n' inclusive */
 #ifndef RW_MAX_CHANNELS
@@ -129,5 +133,9 @@ int rw_set_failsafe(rw_board *b, uint8_t in, uint8_t below, int32_t threshold, u
 void rw_send(rw_board *b, rw_type t, const char *args, size_t len);
 /* Sends the readings of all channels that have a value (several R frames if needed). */
 void rw_send_readings(rw_board *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
