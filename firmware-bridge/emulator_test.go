@@ -237,7 +237,7 @@ func (h logRecorder) count(substr string) int {
 
 // rig is a host device running against an emulator.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	bin    string
 	emu    *emu
@@ -248,7 +248,7 @@ type rig struct {
 	runErr chan error
 }
 
-func newRig(t *testing.T, o Options, every time.Duration) *rig {
+func newRig(t testing.TB, o Options, every time.Duration) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{t: t, dir: dir, bin: buildC(t, dir, "emulator", "emulator.c", "rwproto.c"), sink: newSink(), logs: newLogRecorder()}
