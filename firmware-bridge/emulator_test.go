@@ -284,4 +284,7 @@ func (r *rig) stop() {
 	}
 }
 
-func (r *rig) waitLink(v float64) { r.t.Helper(); r.sink.waitFor(r.t, fmt.Sprintf("link=%v", v), value("link", v)) }
+func (r *rig) waitLink(v float64) {
+	r.t.Helper()
+	r.sink.waitFor(r.t, fmt.Sprintf("link=%v", v), value("link", v))
+}

@@ -57,7 +57,7 @@ func (r *sessionRig) feedSeq(t testing.TB, seq uint16, typ Type, args string) {
 
 func (r *sessionRig) handshake(t testing.TB, uptime string) {
 	r.feed(t, TypeHello, "1,b7,2.0,"+uptime+",2,newfield") // a trailing field from a later minor revision
-	r.feed(t, TypeChannel, "0,temperature,F,ai,extra")   // wrong unit for a well-known channel
+	r.feed(t, TypeChannel, "0,temperature,F,ai,extra")     // wrong unit for a well-known channel
 	r.feed(t, TypeChannel, "1,smoke,-,di")
 }
 
