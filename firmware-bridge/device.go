@@ -712,3 +712,18 @@ func parseUint32(b []byte) (uint32, bool) {
 	}
 	return uint32(v), true
 }
+
+// WriteMetrics writes the device's counters in the Prometheus text format, one sample per line, labelled
+// with the sensor id (HELP and TYPE lines are the caller's, as several bridge sensors share the names).
+func (d *Device) WriteMetrics(w io.Writer) {
+	s := d.Stats()
+	for k := range numKinds {
+		fmt.Fprintf(w, "rackwatch_bridge_bad_input_total{sensor=%q,kind=%q} %d\n", d.id, k.String(), s.Bad[k])
+	}
+	fmt.Fprintf(w, "rackwatch_bridge_frames_total{sensor=%q} %d\n", d.id, s.Frames)
+	fmt.Fprintf(w, "rackwatch_bridge_resets_total{sensor=%q} %d\n", d.id, s.Resets)
+	fmt.Fprintf(w, "rackwatch_bridge_heartbeat_lost_total{sensor=%q} %d\n", d.id, s.HeartbeatLost)
+	fmt.Fprintf(w, "rackwatch_bridge_opens_total{sensor=%q} %d\n", d.id, s.Opens)
+	fmt.Fprintf(w, "rackwatch_bridge_board_nak_total{sensor=%q} %d\n", d.id, s.BoardNAKs)
+	fmt.Fprintf(w, "rackwatch_bridge_board_err_total{sensor=%q} %d\n", d.id, s.BoardErrs)
+}

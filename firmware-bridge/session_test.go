@@ -2,6 +2,7 @@ package fwbridge
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -111,6 +112,11 @@ func TestSessionReplaysAndRestarts(t *testing.T) {
 	}
 	if n := r2.logs.count("kind=replayed"); n != 1 {
 		t.Errorf("replays logged %d times, want once", n)
+	}
+	var m bytes.Buffer
+	r2.d.WriteMetrics(&m)
+	if want := fmt.Sprintf(`rackwatch_bridge_bad_input_total{sensor="b",kind="replayed"} %d`, replayResync); !strings.Contains(m.String(), want) {
+		t.Errorf("metrics lack %s:\n%s", want, m.String())
 	}
 }
 
