@@ -172,3 +172,23 @@ func TestBridgeBadInput(t *testing.T) {
 		t.Errorf("repeated bad input not counted each time: %v", st.Bad)
 	}
 }
+
+// A setting the board refuses is logged with the board's reason, and the board keeps working.
+func TestBridgeRefusedSettingIsLogged(t *testing.T) {
+	above := 50.0
+	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "temperature", Above: &above, Output: "smoke", After: config.Duration(time.Second)}}}, time.Hour)
+	r.waitLink(1)
+	r.emu.waitEvent("host FS 0,A,50,1,1000")
+	deadline := time.Now().Add(waitLimit)
+	for r.logs.count("board refused a setting") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("refused fail-safe not logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r.logs.count("RO") == 0 || r.dev.Stats().BoardNAKs != 1 {
+		t.Errorf("the log does not carry the board's code RO, or NAKs = %d", r.dev.Stats().BoardNAKs)
+	}
+	r.emu.send("set 1 1")
+	r.sink.waitFor(t, "smoke=1", value("smoke", 1))
+}

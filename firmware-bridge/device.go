@@ -69,9 +69,20 @@ type Device struct {
 	stale      bool
 	tokens     float64
 	tokensAt   time.Time
-	pending    map[uint16]chan error
+	pending    map[uint16]pendingCmd
 	lastDown   string
 }
+
+// pendingCmd is a host command waiting for the board's ACK or NAK. A command nobody waits for (the
+// settings sent after a handshake) has no reply channel; a refusal is logged instead.
+type pendingCmd struct {
+	reply chan error
+	what  string
+	sent  time.Time
+}
+
+// replyTimeout is how long a command's reply is waited for before the entry is dropped.
+const replyTimeout = 10 * time.Second
 
 type chanState struct {
 	ch   reading.Channel
@@ -84,7 +95,7 @@ type chanState struct {
 // periodic readings at; open opens the serial line (SerialOpener, or a pty in tests).
 func New(id string, o *Options, every time.Duration, open Opener, log *slog.Logger) *Device {
 	d := &Device{id: id, o: o, every: every, open: open, log: log.With("sensor", id, "device", o.Device),
-		pending: map[uint16]chan error{}}
+		pending: map[uint16]pendingCmd{}}
 	d.counts.Log = d.log
 	for _, ch := range o.Channels {
 		d.declared = append(d.declared, reading.Channel(ch))
@@ -278,6 +289,14 @@ func (d *Device) tick(now time.Time) error {
 	defer d.mu.Unlock()
 	if _, err := d.conn.WriteFrame(TypeHeartbeat, nil); err != nil {
 		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	}
+	for seq, p := range d.pending {
+		if now.Sub(p.sent) > replyTimeout {
+			delete(d.pending, seq) // a waiting SetOutput gives up on its own context
+			if p.reply == nil {
+				d.log.Warn("fwbridge: board never answered a setting", "setting", p.what)
+			}
+		}
 	}
 	silent := now.Sub(d.lastFrame)
 	if !d.ready && now.Sub(d.helloAt) >= max(time.Second, d.o.Heartbeat.D()) {
@@ -521,29 +540,9 @@ func (d *Device) handshakeDone(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		ch := make(chan error, 1)
-		d.pending[seq] = ch
-		go d.logReply(ch, "failsafe "+fs.Input)
+		d.pending[seq] = pendingCmd{what: "failsafe on " + fs.Input, sent: now}
 	}
 	return nil
-}
-
-// logReply logs a refused configuration command; nobody waits for it.
-func (d *Device) logReply(ch chan error, what string) {
-	select {
-	case err := <-ch:
-		if err != nil {
-			d.log.Error("fwbridge: board refused a setting", "setting", what, "err", err)
-		}
-	case <-time.After(10 * time.Second):
-		d.mu.Lock()
-		for seq, c := range d.pending {
-			if c == ch {
-				delete(d.pending, seq)
-			}
-		}
-		d.mu.Unlock()
-	}
 }
 
 func (d *Device) index(ch reading.Channel) int {
@@ -643,9 +642,14 @@ func (d *Device) onReply(f Frame) {
 		d.boardNAKs.Add(1)
 		err = fmt.Errorf("fwbridge: board refused command %d: %s", seq, code)
 	}
-	if ch, ok := d.pending[uint16(seq)]; ok {
+	if p, ok := d.pending[uint16(seq)]; ok {
 		delete(d.pending, uint16(seq))
-		ch <- err
+		switch {
+		case p.reply != nil:
+			p.reply <- err
+		case err != nil:
+			d.log.Error("fwbridge: board refused a setting", "setting", p.what, "err", err)
+		}
 	}
 }
 
@@ -663,7 +667,7 @@ func (d *Device) SetOutput(ctx context.Context, ch reading.Channel, value float6
 		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
 	}
 	reply := make(chan error, 1)
-	d.pending[seq] = reply
+	d.pending[seq] = pendingCmd{reply: reply, what: "output " + string(ch), sent: time.Now()}
 	d.mu.Unlock()
 	select {
 	case err := <-reply:
