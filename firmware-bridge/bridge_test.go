@@ -186,7 +186,7 @@ func TestBridgeRefusedSettingIsLogged(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if r.logs.count("RO") == 0 || r.dev.Stats().BoardNAKs != 1 {
+	if r.logs.count("RO") == 0 || r.dev.Stats().BoardNAKs == 0 {
 		t.Errorf("the log does not carry the board's code RO, or NAKs = %d", r.dev.Stats().BoardNAKs)
 	}
 	r.emu.send("set 1 1")
