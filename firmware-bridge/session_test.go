@@ -160,3 +160,38 @@ func BenchmarkHandleReading(b *testing.B) {
 		b.Fatal("nothing emitted")
 	}
 }
+
+// FuzzSession feeds arbitrary bytes through the stream layer into the session: whatever a board sends, the
+// host neither panics nor grows without bound.
+func FuzzSession(f *testing.F) {
+	var transcript []byte
+	for i, s := range []string{"HELLO,1,b,1,10,3", "CH,0,temperature,C,ai", "CH,1,smoke,-,di", "CH,2,sounder,-,do",
+		"R,0,21.5,1,0,2,0", "HB,1000", "R,1,1", "E,0,nosensor", "ALM,1,1,failsafe", "ACK,3", "NAK,4,RO", "ERR,CRC"} {
+		typ, args, _ := strings.Cut(s, ",")
+		transcript = AppendFrame(transcript, Frame{Seq: uint16(i), Type: lookupType([]byte(typ)), Args: []byte(args)})
+	}
+	f.Add(transcript)
+	for _, v := range loadVectors(f) {
+		f.Add(v.in)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newSessionRig(t, Options{Channels: []string{"smoke"}})
+		c := NewConn(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(b), io.Discard}, &r.d.counts)
+		for {
+			fr, err := c.ReadFrame()
+			if err != nil {
+				break
+			}
+			r.now = r.now.Add(time.Millisecond)
+			r.d.mu.Lock()
+			r.d.handle(fr, r.now)
+			r.d.mu.Unlock()
+		}
+		if len(r.d.chans) > MaxChannels || r.out.Len() > 1<<20 {
+			t.Fatalf("state grew: %d channels, %d bytes written", len(r.d.chans), r.out.Len())
+		}
+	})
+}
