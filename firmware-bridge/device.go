@@ -50,9 +50,11 @@ type Device struct {
 
 	// mu guards the session state below. emit is called with mu held, which serialises the reader's and
 	// the ticker's samples.
-	mu         sync.Mutex
-	emit       func(driver.Sample)
-	conn       *Conn
+	mu   sync.Mutex
+	emit func(driver.Sample)
+	conn *Conn
+	// write queues an encoded frame for the line; nil while no line is open.
+	write      func([]byte) error
 	boardID    string
 	firmware   string
 	chans      []chanState
@@ -214,11 +216,62 @@ func (d *Device) emitAllBad(err error) {
 	d.emit(driver.Sample{Channel: ChannelLink, Value: 0})
 }
 
-// session runs one open line until it fails or ctx is done.
+// errLineClosed is returned by send when no line is open.
+var errLineClosed = errors.New("fwbridge: line not open")
+
+// send encodes a frame with the next sequence number and queues it for the line.
+func (d *Device) send(t Type, args []byte) (uint16, error) {
+	if d.write == nil || d.conn == nil {
+		return 0, errLineClosed
+	}
+	seq, b := d.conn.EncodeNext(t, args)
+	return seq, d.write(b)
+}
+
+// writeQueue bounds the frames waiting for the line. The host sends a heartbeat per interval and a few
+// commands, so a full queue means the line is stuck.
+const writeQueue = 32
+
+// session runs one open line until it fails or ctx is done. Writes go through a goroutine of their own: a
+// tty whose other end stopped reading blocks write(2) for good once its buffer is full (the port is in
+// blocking mode), and that must stall neither the reader, nor the heartbeat, nor shutdown.
 func (d *Device) session(ctx context.Context, p Port) error {
 	conn := NewConn(p, &d.counts)
 	now := time.Now()
+	wq := make(chan []byte, writeQueue)
+	werr := make(chan error, 1)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		for b := range wq {
+			if _, err := p.Write(b); err != nil {
+				werr <- fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+				for range wq { // keep draining so senders never block
+				}
+				return
+			}
+		}
+	}()
+	defer func() {
+		d.mu.Lock()
+		d.write = nil
+		d.mu.Unlock()
+		close(wq)
+		select {
+		case <-wdone:
+		case <-time.After(2 * time.Second):
+			d.log.Warn("fwbridge: a write to the device is stuck; leaving it behind", "device", d.o.Device)
+		}
+	}()
 	d.mu.Lock()
+	d.write = func(b []byte) error {
+		select {
+		case wq <- b:
+			return nil
+		default:
+			return fmt.Errorf("fwbridge: %s is not taking writes (%d frames queued)", d.o.Device, writeQueue)
+		}
+	}
 	d.conn = conn
 	d.ready, d.wasReady, d.haveSeq, d.stale, d.replays = false, false, false, false, 0
 	d.lastFrame, d.tokens, d.tokensAt = now, floodBurst, now
@@ -238,6 +291,10 @@ func (d *Device) session(ctx context.Context, p Port) error {
 			<-readErr
 			return ctx.Err()
 		case err := <-readErr:
+			return err
+		case err := <-werr:
+			p.Close()
+			<-readErr
 			return err
 		case now := <-tick.C:
 			if err := d.tick(now); err != nil {
@@ -287,8 +344,8 @@ func (d *Device) readLoop(conn *Conn) error {
 func (d *Device) tick(now time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := d.conn.WriteFrame(TypeHeartbeat, nil); err != nil {
-		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	if _, err := d.send(TypeHeartbeat, nil); err != nil {
+		return err
 	}
 	for seq, p := range d.pending {
 		if now.Sub(p.sent) > replyTimeout {
@@ -327,8 +384,8 @@ func (d *Device) boardName() string {
 func (d *Device) requestHello(now time.Time) error {
 	d.helloAt = now
 	var a [8]byte
-	if _, err := d.conn.WriteFrame(TypeHello, strconv.AppendInt(a[:0], ProtocolVersion, 10)); err != nil {
-		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+	if _, err := d.send(TypeHello, strconv.AppendInt(a[:0], ProtocolVersion, 10)); err != nil {
+		return err
 	}
 	return nil
 }
@@ -514,12 +571,12 @@ func (d *Device) handshakeDone(now time.Time) error {
 	// The board forgets its settings when it restarts; send them after every handshake.
 	var a [64]byte
 	b := strconv.AppendInt(append(a[:0], "hb,"...), d.o.Heartbeat.D().Milliseconds(), 10)
-	if _, err := d.conn.WriteFrame(TypeSet, b); err != nil {
+	if _, err := d.send(TypeSet, b); err != nil {
 		return err
 	}
 	if d.every > 0 {
 		b = strconv.AppendInt(append(a[:0], "every,"...), d.every.Milliseconds(), 10)
-		if _, err := d.conn.WriteFrame(TypeSet, b); err != nil {
+		if _, err := d.send(TypeSet, b); err != nil {
 			return err
 		}
 	}
@@ -536,7 +593,7 @@ func (d *Device) handshakeDone(now time.Time) error {
 			dir, thr = "B", *fs.Below
 		}
 		b = fmt.Appendf(a[:0], "%d,%s,%s,%d,%d", in, dir, strconv.FormatFloat(thr, 'f', -1, 64), out, fs.After.D().Milliseconds())
-		seq, err := d.conn.WriteFrame(TypeFailsafe, b)
+		seq, err := d.send(TypeFailsafe, b)
 		if err != nil {
 			return err
 		}
@@ -661,10 +718,10 @@ func (d *Device) SetOutput(ctx context.Context, ch reading.Channel, value float6
 		d.mu.Unlock()
 		return fmt.Errorf("fwbridge: %s is not an output of the connected board", ch)
 	}
-	seq, err := d.conn.WriteFrame(TypeOut, fmt.Appendf(nil, "%d,%s", i, strconv.FormatFloat(value, 'f', -1, 64)))
+	seq, err := d.send(TypeOut, fmt.Appendf(nil, "%d,%s", i, strconv.FormatFloat(value, 'f', -1, 64)))
 	if err != nil {
 		d.mu.Unlock()
-		return fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+		return err
 	}
 	reply := make(chan error, 1)
 	d.pending[seq] = pendingCmd{reply: reply, what: "output " + string(ch), sent: time.Now()}

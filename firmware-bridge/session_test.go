@@ -2,7 +2,11 @@ package fwbridge
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"io"
 	"log/slog"
 	"strings"
@@ -34,6 +38,7 @@ func newSessionRig(t testing.TB, o Options) *sessionRig {
 		io.Reader
 		io.Writer
 	}{nil, &r.out}, &r.d.counts)
+	r.d.write = func(b []byte) error { r.out.Write(b); return nil }
 	r.d.tokens, r.d.tokensAt = floodBurst, r.now
 	return r
 }
@@ -194,4 +199,47 @@ func FuzzSession(f *testing.F) {
 			t.Fatalf("state grew: %d channels, %d bytes written", len(r.d.chans), r.out.Len())
 		}
 	})
+}
+
+// stuckPort is a line whose other end stopped reading: writes block until the test ends, reads wait for
+// Close.
+type stuckPort struct {
+	release chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (p *stuckPort) Read([]byte) (int, error) { <-p.closed; return 0, os.ErrClosed }
+func (p *stuckPort) Write(b []byte) (int, error) {
+	<-p.release
+	return 0, os.ErrClosed
+}
+func (p *stuckPort) Close() error { p.once.Do(func() { close(p.closed) }); return nil }
+
+// A board that stops reading must not stall the driver: its channels still go stale, the session ends when
+// the write queue is full, and Run still returns at once on cancel.
+func TestStuckWriterStallsNothing(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	o := &Options{Device: "/dev/null", Heartbeat: config.Duration(100 * time.Millisecond), Channels: []string{"smoke"}}
+	o.applyDefaults()
+	open := func(string, int) (Port, error) {
+		return &stuckPort{release: release, closed: make(chan struct{})}, nil
+	}
+	d := New("b", o, time.Second, open, slog.New(slog.DiscardHandler))
+	s := newSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, s.emit) }()
+	s.waitFor(t, "smoke stale", badWith("smoke", "heartbeat lost"))
+	s.waitFor(t, "smoke bad: line not taking writes", badWith("smoke", "not taking writes"))
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run stalled on a stuck write")
+	}
 }

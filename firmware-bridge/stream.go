@@ -133,6 +133,16 @@ func (c *Conn) ReadFrame() (Frame, error) {
 	}
 }
 
+// EncodeNext encodes a frame with the next sequence number into a new slice, for a caller that writes it
+// elsewhere (the driver's writer goroutine).
+func (c *Conn) EncodeNext(t Type, args []byte) (uint16, []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	seq := c.wseq
+	c.wseq++
+	return seq, AppendFrame(make([]byte, 0, len(args)+24), Frame{Seq: seq, Type: t, Args: args})
+}
+
 // WriteFrame sends one frame with the next sequence number and returns that number. Args must satisfy
 // ValidArgs. It is safe to call from several goroutines.
 func (c *Conn) WriteFrame(t Type, args []byte) (uint16, error) {
