@@ -2,7 +2,11 @@
  * emulator: the reference firmware core on a host, for tests and for trying the bridge without hardware.
  *
  * The serial line is stdin/stdout (give it the master side of a pty; the host side opens the slave as if it
- * were /dev/ttyACM0). The board has four channels: 0 temperature (C, analog), 1 smoke (digital), 2 h2 (ppm,
+ * were /dev/ttyACM0), or, with -pty LINK, a pty of its own whose slave is linked at LINK; commands are then
+ * read from stdin, so you can type them:
+ *
+ *   build/emulator -pty /tmp/ttyBOARD        and in a rackwatch config: device: /tmp/ttyBOARD
+ * The board has four channels: 0 temperature (C, analog), 1 smoke (digital), 2 h2 (ppm,
  * analog), 3 sounder (output). Commands come from a scenario file (-s FILE) and, line by line, from file
  * descriptor 3 when it is open (a pipe from a test):
  *
@@ -21,6 +25,7 @@
  * an output is driven, "failsafe IDX" when the fail-safe trips.
  */
 #define _DEFAULT_SOURCE
+#define _XOPEN_SOURCE 600
 #include "rwproto.h"
 
 #include <errno.h>
@@ -43,6 +48,7 @@ static const rw_channel channels[] = {
 static rw_board board;
 static rw_board_config cfg;
 static int silent;
+static int line_in = 0, line_out = 1;
 static uint8_t last[RW_MAX_FRAME];
 static size_t last_len;
 
@@ -56,12 +62,12 @@ static uint32_t now_ms(void)
 static void raw_write(const uint8_t *b, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(1, b, n);
+		ssize_t w = write(line_out, b, n);
 		if (w < 0) {
 			if (errno == EINTR) continue;
 			/* The line is full: wait a little for the host to read, as a UART's FIFO drains; if nobody
 			 * reads at all (unplugged host), drop the rest as a UART would. */
-			struct pollfd p = {1, POLLOUT, 0};
+			struct pollfd p = {line_out, POLLOUT, 0};
 			if (errno == EAGAIN && poll(&p, 1, 100) > 0) continue;
 			return;
 		}
@@ -153,18 +159,32 @@ static int command(char *line, uint32_t *sleep_until)
 
 int main(int argc, char **argv)
 {
-	const char *scenario = NULL;
+	const char *scenario = NULL, *link = NULL;
 	const char *id = "emu-1";
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "-s")) scenario = argv[i + 1];
 		else if (!strcmp(argv[i], "-id")) id = argv[i + 1];
+		else if (!strcmp(argv[i], "-pty")) link = argv[i + 1];
+	}
+	int ctl = fcntl(3, F_GETFD) == -1 ? -1 : 3;
+	if (link) {
+		int m = posix_openpt(O_RDWR | O_NOCTTY);
+		if (m < 0 || grantpt(m) || unlockpt(m)) { perror("pty"); return 2; }
+		const char *slave = ptsname(m);
+		/* Hold the slave open so the line stays up while no host has it open. */
+		if (!slave || open(slave, O_RDWR | O_NOCTTY) < 0) { perror("pty slave"); return 2; }
+		unlink(link);
+		if (symlink(slave, link)) { perror(link); return 2; }
+		fprintf(stderr, "line: %s -> %s; type commands here\n", link, slave);
+		line_in = line_out = m;
+		ctl = 0;
 	}
 	struct termios t;
-	if (tcgetattr(0, &t) == 0) { /* a pty: raw, so the line discipline neither echoes nor edits */
+	if (tcgetattr(line_in, &t) == 0) { /* a pty: raw, so the line discipline neither echoes nor edits */
 		cfmakeraw(&t);
-		tcsetattr(0, TCSANOW, &t);
+		tcsetattr(line_in, TCSANOW, &t);
 	}
-	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+	fcntl(line_out, F_SETFL, fcntl(line_out, F_GETFL) | O_NONBLOCK);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	cfg.board_id = id;
 	cfg.firmware = "1.0.0-emu";
@@ -177,20 +197,19 @@ int main(int argc, char **argv)
 	for (uint8_t i = 0; i < cfg.nchannels; i++) rw_set_value(&board, i, i == 0 ? 21500 : 0, now_ms());
 	FILE *sc = scenario ? fopen(scenario, "r") : NULL;
 	if (scenario && !sc) { perror(scenario); return 2; }
-	int ctl = fcntl(3, F_GETFD) == -1 ? -1 : 3;
 	char ctlbuf[512];
 	size_t ctllen = 0;
 	uint32_t sleep_until = 0;
 	uint8_t tripped[RW_MAX_FAILSAFE] = {0};
 	fprintf(stderr, "ready\n");
 	for (;;) {
-		struct pollfd p[2] = {{0, POLLIN, 0}, {ctl, POLLIN, 0}};
+		struct pollfd p[2] = {{line_in, POLLIN, 0}, {ctl, POLLIN, 0}};
 		int np = ctl >= 0 ? 2 : 1;
 		if (poll(p, (nfds_t)np, 5) < 0 && errno != EINTR) return 1;
 		uint32_t now = now_ms();
 		if (p[0].revents & POLLIN) {
 			uint8_t buf[256];
-			ssize_t n = read(0, buf, sizeof buf);
+			ssize_t n = read(line_in, buf, sizeof buf);
 			if (n > 0) rw_feed(&board, buf, (size_t)n, now);
 		}
 		if (p[0].revents & (POLLERR | POLLNVAL)) return 0;
