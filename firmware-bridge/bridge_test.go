@@ -3,6 +3,8 @@ package fwbridge
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -191,4 +193,15 @@ func TestBridgeRefusedSettingIsLogged(t *testing.T) {
 	}
 	r.emu.send("set 1 1")
 	r.sink.waitFor(t, "smoke=1", value("smoke", 1))
+}
+
+// The emulator plays a scenario file; the host sees its steps in order.
+func TestEmulatorPlaysScenario(t *testing.T) {
+	sc := filepath.Join(t.TempDir(), "scenario.txt")
+	os.WriteFile(sc, []byte("# comment lines are ignored\nsleep 300\nset 0 30\nset 1 1\nsleep 50\nset 1 0\nset 0 31\nreport\n"), 0o644)
+	r := newRig(t, Options{}, time.Hour, "-s", sc)
+	r.waitLink(1)
+	r.sink.waitFor(t, "smoke=1 from the scenario", value("smoke", 1))
+	r.sink.waitFor(t, "then smoke=0", value("smoke", 0))
+	r.sink.waitFor(t, "then temperature=31", value("temperature", 31))
 }

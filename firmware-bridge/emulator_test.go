@@ -248,7 +248,7 @@ type rig struct {
 	runErr chan error
 }
 
-func newRig(t testing.TB, o Options, every time.Duration) *rig {
+func newRig(t testing.TB, o Options, every time.Duration, emuArgs ...string) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{t: t, dir: dir, bin: buildC(t, dir, "emulator", "emulator.c", "rwproto.c"), sink: newSink(), logs: newLogRecorder()}
@@ -260,7 +260,7 @@ func newRig(t testing.TB, o Options, every time.Duration) *rig {
 		o.Heartbeat = config.Duration(200 * time.Millisecond)
 	}
 	o.applyDefaults()
-	r.emu = startEmu(t, r.bin, o.Device)
+	r.emu = startEmu(t, r.bin, o.Device, emuArgs...)
 	r.dev = New("board1", &o, every, SerialOpener, slog.New(r.logs))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

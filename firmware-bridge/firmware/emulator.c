@@ -99,7 +99,7 @@ static void on_host_frame(void *ctx, const rw_frame *f)
 static int command(char *line, uint32_t *sleep_until)
 {
 	char *cmd = strtok(line, " \t\r\n");
-	if (!cmd) return 0;
+	if (!cmd || cmd[0] == '#') return 0;
 	char *a1 = strtok(NULL, " \t\r\n"), *a2 = strtok(NULL, "\r\n");
 	uint32_t now = now_ms();
 	if (!strcmp(cmd, "set") && a1 && a2) {
