@@ -79,8 +79,8 @@ typedef struct {
 } rw_channel;
 
 typedef struct {
-	const char *board_id;
-	const char *firmware;
+	const char *board_id; /* at most 32 characters, no ',', '$' or '*': HELLO must fit in one frame */
+	const char *firmware; /* likewise, e.g. "1.0.0" */
 	const rw_channel *channels;
 	uint8_t nchannels;
 	void (*write)(void *ctx, const uint8_t *b, size_t n);
