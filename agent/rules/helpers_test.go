@@ -27,7 +27,14 @@ sensors:
 rules:
 `
 
-func testConfig(t testing.TB, rules string) *config.Config {
+// tb is what the helpers need of *testing.T, *testing.B and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+func testConfig(t tb, rules string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(testSensors+rules))
 	if err != nil {
@@ -36,7 +43,7 @@ func testConfig(t testing.TB, rules string) *config.Config {
 	return cfg
 }
 
-func newEngine(t testing.TB, rules string) *Engine {
+func newEngine(t tb, rules string) *Engine {
 	t.Helper()
 	e, err := New(testConfig(t, rules), Options{Gateway: "gw1", Site: "dc1"})
 	if err != nil {

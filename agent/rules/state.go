@@ -14,8 +14,8 @@ import (
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
-// State is what survives a restart: the last seq handed out and every alarm that is not back to normal
-// (active, cleared but unacknowledged, or shelved).
+// State is what survives a restart: the last seq handed out and every alarm ever published (so that an
+// acknowledgement for any alarm a consumer has seen is understood after a restart too).
 type State struct {
 	Seq    uint64        `json:"seq"`
 	Alarms []alarm.Alarm `json:"alarms"`
@@ -29,8 +29,8 @@ type State struct {
 func (e *Engine) Snapshot() State {
 	st := State{Seq: e.seq, Alarms: []alarm.Alarm{}}
 	for _, s := range e.all {
-		if s.a.State != alarm.Active && s.a.Acked && s.a.ShelvedUntil == nil {
-			continue
+		if s.a.Seq == 0 && s.a.ShelvedUntil == nil && s.a.State != alarm.Active {
+			continue // never published
 		}
 		a := s.a
 		if a.ShelvedUntil != nil {
