@@ -139,37 +139,47 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series) {
 		b.WriteString(ref.id)
 	}
 	b.WriteString(" active")
-	// Name what is behind each active input, so the page says which sensors.
-	first := true
-	for _, ref := range r.refs {
-		if ref.active == 0 {
-			continue
-		}
-		for _, in := range e.activeOf(ref) {
-			if first {
-				b.WriteString(" (")
-				first = false
-			} else {
-				b.WriteString("; ")
-			}
-			b.WriteString(in.a.Message)
+	// Name the sensor alarms behind the active inputs (through nested composites), so the page says
+	// which sensors and how far.
+	var msgs []string
+	e.leafMessages(r, map[*rule]bool{}, &msgs)
+	const most = 4
+	for i, m := range msgs {
+		if i == most {
+			b.WriteString("; and ")
+			b.WriteString(strconv.Itoa(len(msgs) - most))
+			b.WriteString(" more")
 			break
 		}
+		if i == 0 {
+			b.WriteString(" (")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(m)
 	}
-	if !first {
+	if len(msgs) > 0 {
 		b.WriteString(")")
 	}
 }
 
-// activeOf lists a rule's active alarms (transitions only; a pass over all alarms).
-func (e *Engine) activeOf(r *rule) []*series {
-	var out []*series
-	for _, s := range e.all {
-		if s.r == r && s.a.State == alarm.Active {
-			out = append(out, s)
+// leafMessages collects the messages of the active non-composite alarms under composite r.
+func (e *Engine) leafMessages(r *rule, seen map[*rule]bool, msgs *[]string) {
+	for _, ref := range r.refs {
+		if ref.active == 0 || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if ref.kind == kindComposite {
+			e.leafMessages(ref, seen, msgs)
+			continue
+		}
+		for _, s := range e.all {
+			if s.r == ref && s.a.State == alarm.Active {
+				*msgs = append(*msgs, s.a.Message)
+			}
 		}
 	}
-	return out
 }
 
 // quantity formats a value and its unit the way a person writes it: "41.2 °C", "3.12 °C/min", "0.165 %".
