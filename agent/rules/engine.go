@@ -112,6 +112,8 @@ type series struct {
 	lastGood    time.Time
 	lastErr     error
 	born        time.Time // when the alarm was built: staleness counts from here until a good reading
+	// published is set once a transition of this alarm has gone out (in this run or before a restart).
+	published bool
 }
 
 // New builds an engine for the configured rules. The config is expected to have passed config.Load's
@@ -498,6 +500,7 @@ func (e *Engine) emit(s *series, event string, now time.Time, command bool, out 
 	}
 	e.seq++
 	s.a.Event, s.a.Seq, s.a.Time = event, e.seq, now
+	s.published = true
 	return append(out, s.a)
 }
 

@@ -14,11 +14,14 @@ import (
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
-// State is what survives a restart: the last seq handed out and every alarm ever published (so that an
-// acknowledgement for any alarm a consumer has seen is understood after a restart too).
+// State is what survives a restart: the last seq handed out and every alarm that is not back to normal
+// (active, cleared but unacknowledged, or shelved).
 type State struct {
 	Seq    uint64        `json:"seq"`
 	Alarms []alarm.Alarm `json:"alarms"`
+	// Normal lists the keys of alarms published before and now back to normal, so that a late or repeated
+	// command for one is still understood (and does nothing) after a restart.
+	Normal []string `json:"normal,omitempty"`
 	// LatchedCleared lists latched alarms whose condition had already gone when the state was taken (they
 	// wait for an acknowledgement only).
 	LatchedCleared []string `json:"latched_cleared,omitempty"`
@@ -29,8 +32,11 @@ type State struct {
 func (e *Engine) Snapshot() State {
 	st := State{Seq: e.seq, Alarms: []alarm.Alarm{}}
 	for _, s := range e.all {
-		if s.a.Seq == 0 && s.a.ShelvedUntil == nil && s.a.State != alarm.Active {
-			continue // never published
+		if s.a.State != alarm.Active && s.a.Acked && s.a.ShelvedUntil == nil {
+			if s.published {
+				st.Normal = append(st.Normal, s.a.Key)
+			}
+			continue
 		}
 		a := s.a
 		if a.ShelvedUntil != nil {
@@ -94,12 +100,24 @@ func (e *Engine) Restore(st State) error {
 			t := a.ShelvedUntil.UTC()
 			a.ShelvedUntil = &t
 		}
-		s.a = a
+		s.a, s.published = a, true
 		s.condCleared = a.State == alarm.Active && latched[a.Key] && s.r.latch
 		s.cond = a.State == alarm.Active && !s.condCleared
 		s.hot = s.cond
 		if a.State == alarm.Active {
 			s.r.active++
+		}
+	}
+	for _, k := range st.Normal {
+		if seen[k] || !validKey(k) || e.byKey[k] != nil {
+			continue
+		}
+		parts := strings.Split(k, "/")
+		if r := byID[parts[0]]; r != nil && len(parts) == 3 && r.kind != kindComposite &&
+			r.cfg.Match.Matches(parts[1], reading.Channel(parts[2]), e.opt.Labels(parts[1])) {
+			if s := e.restoredSeries(r, parts[1], reading.Channel(parts[2])); s != nil {
+				s.published = true
+			}
 		}
 	}
 	e.seq = seq
