@@ -112,6 +112,7 @@ type series struct {
 	lastGood    time.Time
 	lastErr     error
 	born        time.Time // when the alarm was built: staleness counts from here until a good reading
+	base        string    // the message without a command's note ("; acknowledged by …")
 	// published is set once a transition of this alarm has gone out (in this run or before a restart).
 	published bool
 }
@@ -518,7 +519,18 @@ func (e *Engine) describe(s *series, now time.Time) {
 	case kindStale:
 		s.a.Value = alarm.Float(now.Sub(s.staleRef()).Seconds())
 	}
-	s.a.Message = e.message(s, now)
+	// A restored alarm has no value yet: keep the message it had rather than describe "0 °C".
+	fresh := s.hasValue
+	switch s.r.kind {
+	case kindRate:
+		fresh = s.hasRate
+	case kindStale, kindComposite:
+		fresh = true
+	}
+	if fresh || s.base == "" {
+		s.base = e.message(s, now)
+	}
+	s.a.Message = s.base
 }
 
 // evalComposites re-evaluates every composite, innermost first, so a composite raises in the same call as

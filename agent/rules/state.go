@@ -100,7 +100,7 @@ func (e *Engine) Restore(st State) error {
 			t := a.ShelvedUntil.UTC()
 			a.ShelvedUntil = &t
 		}
-		s.a, s.published = a, true
+		s.a, s.published, s.base = a, true, a.Message
 		s.condCleared = a.State == alarm.Active && latched[a.Key] && s.r.latch
 		s.cond = a.State == alarm.Active && !s.condCleared
 		s.hot = s.cond

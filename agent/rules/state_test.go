@@ -147,3 +147,14 @@ func TestStateFiles(t *testing.T) {
 		t.Fatal("saving into a missing directory must fail")
 	}
 }
+
+func TestRestoredAlarmKeepsItsMessageUntilARealReading(t *testing.T) {
+	g := newRig(t, restartRules)
+	g.read(0, "r1.inlet", "temperature", 30)
+	h := restart(t, g, restartRules)
+	got := ackOK(t, h, "warm/r1.inlet/temperature", 1)
+	expect(t, "ack after restart", got, "ack warm/r1.inlet/temperature active")
+	if m := h.last().Message; m != "hall3 r1.inlet temperature 30 °C, above 27 °C; acknowledged by ops" {
+		t.Fatalf("message %q", m)
+	}
+}
