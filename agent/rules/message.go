@@ -19,7 +19,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 		b.WriteString(": ")
 	}
 	if r.kind == kindComposite {
-		e.compositeMessage(&b, s)
+		e.compositeMessage(&b, s, now)
 		return b.String()
 	}
 	if room := s.a.Labels["room"]; room != "" {
@@ -113,7 +113,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 	return b.String()
 }
 
-func (e *Engine) compositeMessage(b *strings.Builder, s *series) {
+func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) {
 	r := s.r
 	if r.cfg.Message == "" {
 		b.WriteString(r.id)
@@ -142,7 +142,7 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series) {
 	// Name the sensor alarms behind the active inputs (through nested composites), so the page says
 	// which sensors and how far.
 	var msgs []string
-	e.leafMessages(r, map[*rule]bool{}, &msgs)
+	e.leafMessages(r, now, map[*rule]bool{}, &msgs)
 	const most = 4
 	for i, m := range msgs {
 		if i == most {
@@ -163,20 +163,24 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series) {
 	}
 }
 
-// leafMessages collects the messages of the active non-composite alarms under composite r.
-func (e *Engine) leafMessages(r *rule, seen map[*rule]bool, msgs *[]string) {
+// leafMessages describes, as of now, the active non-composite alarms under composite r.
+func (e *Engine) leafMessages(r *rule, now time.Time, seen map[*rule]bool, msgs *[]string) {
 	for _, ref := range r.refs {
 		if ref.active == 0 || seen[ref] {
 			continue
 		}
 		seen[ref] = true
 		if ref.kind == kindComposite {
-			e.leafMessages(ref, seen, msgs)
+			e.leafMessages(ref, now, seen, msgs)
 			continue
 		}
 		for _, s := range e.all {
 			if s.r == ref && s.a.State == alarm.Active {
-				*msgs = append(*msgs, s.a.Message)
+				m := s.base
+				if s.hasValue || s.r.kind == kindStale {
+					m = e.message(s, now)
+				}
+				*msgs = append(*msgs, m)
 			}
 		}
 	}
