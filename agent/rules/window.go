@@ -21,10 +21,9 @@ type window struct {
 
 type bucket struct {
 	t0               int64 // ns since the engine's epoch of the bucket's first reading
+	lastAt           int64 // ns since the epoch of its last reading
 	n                float64
 	st, sv, stt, stv float64
-	firstAt          int64
-	lastAtNs         int64
 }
 
 // Buckets per window: enough that the window's edge is sharp, few enough that a rule over 100 sensors
@@ -69,7 +68,7 @@ func (w *window) add(t int64, v float64) {
 			cur.sv += v
 			cur.stt += x * x
 			cur.stv += x * v
-			cur.lastAtNs = t
+			cur.lastAt = t
 			return
 		}
 		w.head = (w.head + 1) % len(w.b)
@@ -77,7 +76,7 @@ func (w *window) add(t int64, v float64) {
 	if w.n < len(w.b) {
 		w.n++
 	}
-	w.b[w.head] = bucket{t0: t, n: 1, sv: v, firstAt: t, lastAtNs: t}
+	w.b[w.head] = bucket{t0: t, lastAt: t, n: 1, sv: v}
 }
 
 // reset forgets every reading (a sensor that went silent for longer than the window starts afresh anyway,
@@ -103,9 +102,9 @@ func (w *window) slope(now int64) (rate float64, ok bool) {
 		sv += b.sv
 		stt += b.stt + 2*d*b.st + b.n*d*d
 		stv += b.stv + d*b.sv
-		first = b.firstAt
+		first = b.t0
 		if !seen {
-			last, seen = b.lastAtNs, true
+			last, seen = b.lastAt, true
 		}
 	}
 	if !seen || n < minPoints || last-first < w.span/2 {
