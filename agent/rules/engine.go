@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
@@ -390,7 +391,9 @@ func (e *Engine) feed(s *series, r *reading.Reading, out []alarm.Alarm) []alarm.
 			// Too few readings in the window to say: the alarm keeps its condition.
 			break
 		}
-		s.rate, s.hasRate = slope*ru.per.Seconds(), true
+		// Six decimals: far below any sensor's resolution, and the same on every architecture (fused
+		// multiply-adds may change the last bits), so recorded timelines compare exactly.
+		s.rate, s.hasRate = math.Round(slope*ru.per.Seconds()*1e6)/1e6, true
 		s.setHot(ru.beyond(s.rate, s.cond), now)
 	case kindStale:
 		s.lastGood, s.lastErr = now, nil
