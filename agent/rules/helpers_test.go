@@ -115,8 +115,6 @@ func expect(t testing.TB, step string, got []string, want ...string) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func fmtAlarm(a alarm.Alarm) string {
 	return fmt.Sprintf("#%d %s %s %s acked=%v %q", a.Seq, a.Event, a.Key, a.State, a.Acked, a.Message)
 }
