@@ -4,4 +4,4 @@ go 1.25
 
 require go.yaml.in/yaml/v3 v3.0.6
 
-require pgregory.net/rapid v1.3.0 // indirect
+require pgregory.net/rapid v1.3.0
