@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/drivers/megatec"
+	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
 
@@ -10,5 +12,7 @@ import (
 func registry() *driver.Registry {
 	r := driver.NewRegistry()
 	sim.Register(r)
+	nut.Register(r)
+	megatec.Register(r)
 	return r
 }
