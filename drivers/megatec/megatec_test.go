@@ -202,7 +202,7 @@ func TestPTYGarbageAndPartialLines(t *testing.T) {
 	if _, err := r.read(t); err != nil { // F and I settled
 		t.Fatal(err)
 	}
-	r.emu.Inject([]byte("\x00\xff\x13noise\r"))          // malformed
+	r.emu.Inject([]byte("\x00\xff\x13noise\r"))           // malformed
 	r.emu.Inject([]byte("Q1\r"))                          // echo
 	r.emu.Inject([]byte("(230.0 230.0 230.0 010 50.0\r")) // short
 	got, err := r.read(t)
