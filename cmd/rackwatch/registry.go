@@ -5,6 +5,7 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/megatec"
 	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/sim"
+	"github.com/rackwatch/rackwatch/drivers/snmp"
 )
 
 // registry lists every driver and bus type compiled into the binary. It is filled here, explicitly, rather
@@ -14,5 +15,6 @@ func registry() *driver.Registry {
 	sim.Register(r)
 	nut.Register(r)
 	megatec.Register(r)
+	snmp.Register(r)
 	return r
 }
