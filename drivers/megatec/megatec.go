@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"sync/atomic"
@@ -121,6 +122,9 @@ func OpenSerial(name string, baud int) (Port, error) {
 	p, err := serial.OpenPort(&serial.Config{Name: name, Baud: baud, Size: 8, Parity: serial.ParityNone,
 		StopBits: serial.Stop1, ReadTimeout: 100 * time.Millisecond})
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("megatec: open %s: %w (add the user rackwatch runs as to the group owning the port, usually dialout)", name, err)
+		}
 		return nil, fmt.Errorf("megatec: open %s: %w", name, err)
 	}
 	return p, nil
@@ -147,6 +151,8 @@ type Device struct {
 	rating  Rating
 	ratingQ int // F queries left before giving up (an older unit may not know F)
 	infoQ   int
+	st      Status
+	parseQ1 func([]byte) error
 
 	errNoField             [7]error
 	errPerCell, errNoRange error
@@ -176,6 +182,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 // (a USB-serial adapter unplugged and replugged).
 func New(o *Options, log *slog.Logger, openPort func() (Port, error)) *Device {
 	d := &Device{opts: o, log: log, open: openPort, ratingQ: 3, infoQ: 3}
+	d.parseQ1 = d.setQ1
 	names := [7]string{"input voltage", "input fault voltage", "output voltage", "load", "frequency", "battery voltage", "temperature"}
 	for i, n := range names {
 		d.errNoField[i] = fmt.Errorf("megatec: the UPS does not report its %s (field filled with '@')", n)
@@ -201,11 +208,10 @@ func (d *Device) Close() error {
 	return err
 }
 
-// errIO marks a failure of the port itself, after which it is reopened.
-type errIO struct{ err error }
+// ErrPort marks a failure of the serial port itself (unplugged adapter), after which it is reopened.
+var ErrPort = errors.New("megatec: serial port")
 
-func (e errIO) Error() string { return "megatec: " + e.err.Error() }
-func (e errIO) Unwrap() error { return e.err }
+func errIO(err error) error { return fmt.Errorf("%w: %w", ErrPort, err) }
 
 // Read polls the UPS with Q1 (and, until known, F and I) and appends one sample per channel.
 func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
@@ -222,15 +228,9 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 	if d.ratingQ > 0 {
 		d.queryRating(ctx)
 	}
-	var st Status
-	err := d.exchange(ctx, "Q1", func(line []byte) error {
-		var err error
-		st, err = ParseQ1(line)
-		return err
-	})
+	err := d.exchange(ctx, "Q1", d.parseQ1)
 	if err != nil {
-		var ioe errIO
-		if errors.As(err, &ioe) {
+		if errors.Is(err, ErrPort) {
 			d.Close()
 		}
 		if ctx.Err() != nil {
@@ -238,7 +238,14 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 		}
 		return out, err
 	}
-	return d.samples(out, &st), nil
+	return d.samples(out, &d.st), nil
+}
+
+// setQ1 keeps the decoded status in the device; it is bound once in New so a poll does not allocate.
+func (d *Device) setQ1(line []byte) error {
+	var err error
+	d.st, err = ParseQ1(line)
+	return err
 }
 
 func (d *Device) queryInfo(ctx context.Context) {
@@ -275,8 +282,7 @@ func (d *Device) exchange(ctx context.Context, cmd string, parse func([]byte) er
 	var err error
 	for attempt := 0; attempt <= d.opts.Retries; attempt++ {
 		err = d.exchangeOnce(ctx, cmd, parse)
-		var ioe errIO
-		if err == nil || errors.As(err, &ioe) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, ErrPort) || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -329,7 +335,7 @@ func (d *Device) transact(ctx context.Context, cmd string) ([]byte, error) {
 	c := append(d.cmd[:0], cmd...)
 	c = append(c, '\r')
 	if _, err := d.port.Write(c); err != nil {
-		return nil, errIO{err}
+		return nil, errIO(err)
 	}
 	deadline := time.Now().Add(d.opts.ReplyTimeout.D())
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -375,7 +381,7 @@ func (d *Device) transact(ctx context.Context, cmd string) ([]byte, error) {
 		n, err := d.port.Read(d.buf[:])
 		d.n = n
 		if err != nil && !(errors.Is(err, io.EOF) && n == 0) {
-			return nil, errIO{err}
+			return nil, errIO(err)
 		}
 	}
 }

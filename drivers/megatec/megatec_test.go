@@ -364,3 +364,31 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRead measures one Q1 poll over a pty against the emulator (the serial line's own speed is not
+// emulated: a pty delivers at once).
+func BenchmarkRead(b *testing.B) {
+	p, err := megatecsim.OpenPTY()
+	if err != nil {
+		b.Skip(err)
+	}
+	defer p.Close()
+	emu := megatecsim.New(megatecsim.Config{})
+	go emu.Serve(p.Master)
+	o := defaults()
+	o.Device = p.Path
+	d := New(&o, slog.New(slog.DiscardHandler), func() (Port, error) { return OpenSerial(p.Path, 2400) })
+	defer d.Close()
+	ctx := context.Background()
+	out := make([]driver.Sample, 0, 16)
+	if out, err = d.Read(ctx, out[:0]); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err = d.Read(ctx, out[:0])
+		if err != nil || len(out) != 10 {
+			b.Fatal(err, len(out))
+		}
+	}
+}
