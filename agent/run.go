@@ -91,11 +91,6 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if err := a.setPlan(plan, &st); err != nil {
 		return err
 	}
-	stop, err := startServices(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stop()
 	open := opt.OpenOutbox
 	if open == nil {
 		open = openMQTT

