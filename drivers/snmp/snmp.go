@@ -275,7 +275,7 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 	}
 	if err := d.poll(); err != nil {
 		cause := ctx.Err()
-		if cause == nil && strings.Contains(err.Error(), "timeout") {
+		if cause == nil && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout")) {
 			cause = err
 		}
 		if cause != nil {
