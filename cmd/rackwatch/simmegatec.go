@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,6 +18,13 @@ import (
 // cmdSimMegatec serves an emulated Megatec/Q1 UPS on a pseudo-terminal, for demos and tests: point a
 // `driver: megatec` sensor's device at the printed path.
 func cmdSimMegatec(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return simMegatec(ctx, args, os.Stdout)
+}
+
+// simMegatec serves until ctx is done; the pty path goes to out, one line.
+func simMegatec(ctx context.Context, args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("sim megatec", flag.ContinueOnError)
 	usePTY := fs.Bool("pty", false, "serve on a new pseudo-terminal and print its path (the only transport for now)")
 	scenario := fs.String("scenario", "steady", "simulation scenario ("+strings.Join(sim.Names(), ", ")+")")
@@ -52,9 +60,7 @@ func cmdSimMegatec(args []string) int {
 		PerCell:        *perCell,
 		BatteryNominal: *nominal,
 	})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	fmt.Println(p.Path)
+	fmt.Fprintln(out, p.Path)
 	fmt.Fprintf(os.Stderr, "serving a Megatec UPS (scenario %s) on %s; Ctrl-C to stop\n", *scenario, p.Path)
 	errc := make(chan error, 1)
 	go func() { errc <- emu.Serve(p.Master) }()

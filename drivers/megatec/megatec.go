@@ -222,13 +222,16 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 		}
 		d.port, d.n = p, 0
 	}
+	var err error
 	if d.infoQ > 0 {
-		d.queryInfo(ctx)
+		err = d.queryInfo(ctx)
 	}
-	if d.ratingQ > 0 {
-		d.queryRating(ctx)
+	if d.ratingQ > 0 && !errors.Is(err, ErrPort) {
+		err = d.queryRating(ctx)
 	}
-	err := d.exchange(ctx, "Q1", d.parseQ1)
+	if !errors.Is(err, ErrPort) {
+		err = d.exchange(ctx, "Q1", d.parseQ1)
+	}
 	if err != nil {
 		if errors.Is(err, ErrPort) {
 			d.Close()
@@ -248,7 +251,8 @@ func (d *Device) setQ1(line []byte) error {
 	return err
 }
 
-func (d *Device) queryInfo(ctx context.Context) {
+// queryInfo asks for the identification, a few times at most; only a port failure is returned.
+func (d *Device) queryInfo(ctx context.Context) error {
 	d.infoQ--
 	err := d.exchangeOnce(ctx, "I", func(line []byte) error {
 		info, err := ParseI(line)
@@ -260,9 +264,14 @@ func (d *Device) queryInfo(ctx context.Context) {
 	if err == nil || errors.Is(err, ErrEcho) {
 		d.infoQ = 0
 	}
+	if errors.Is(err, ErrPort) {
+		return err
+	}
+	return nil
 }
 
-func (d *Device) queryRating(ctx context.Context) {
+// queryRating asks for the rated values, a few times at most; only a port failure is returned.
+func (d *Device) queryRating(ctx context.Context) error {
 	d.ratingQ--
 	err := d.exchangeOnce(ctx, "F", func(line []byte) error {
 		r, err := ParseF(line)
@@ -275,6 +284,10 @@ func (d *Device) queryRating(ctx context.Context) {
 	if err == nil || errors.Is(err, ErrEcho) {
 		d.ratingQ = 0
 	}
+	if errors.Is(err, ErrPort) {
+		return err
+	}
+	return nil
 }
 
 // exchange sends cmd and parses its reply, retrying rejected or missing replies.

@@ -392,3 +392,43 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// brokenPort fails every read, as an unplugged USB-serial adapter does.
+type brokenPort struct{}
+
+func (brokenPort) Read([]byte) (int, error)    { return 0, errors.New("read /dev/ttyUSB0: input/output error") }
+func (brokenPort) Write(b []byte) (int, error) { return len(b), nil }
+func (brokenPort) Close() error                { return nil }
+
+// A failing port makes a bad poll naming the failure, is closed, and is opened again on the next poll.
+func TestPortFailureReopens(t *testing.T) {
+	p, err := megatecsim.OpenPTY()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer p.Close()
+	go megatecsim.New(megatecsim.Config{}).Serve(p.Master)
+	opens := 0
+	o := defaults()
+	o.Device = p.Path
+	d := New(&o, slog.New(slog.DiscardHandler), func() (Port, error) {
+		opens++
+		if opens == 1 {
+			return brokenPort{}, nil
+		}
+		return OpenSerial(p.Path, 2400)
+	})
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := d.Read(ctx, nil); !errors.Is(err, ErrPort) || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("err %v, want ErrPort with the cause", err)
+	}
+	out, err := d.Read(ctx, nil)
+	if err != nil || len(out) != 10 {
+		t.Fatalf("after reopening: %v, %d samples", err, len(out))
+	}
+	if opens != 2 {
+		t.Errorf("%d opens, want 2", opens)
+	}
+}
