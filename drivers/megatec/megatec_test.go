@@ -396,7 +396,9 @@ func BenchmarkRead(b *testing.B) {
 // brokenPort fails every read, as an unplugged USB-serial adapter does.
 type brokenPort struct{}
 
-func (brokenPort) Read([]byte) (int, error)    { return 0, errors.New("read /dev/ttyUSB0: input/output error") }
+func (brokenPort) Read([]byte) (int, error) {
+	return 0, errors.New("read /dev/ttyUSB0: input/output error")
+}
 func (brokenPort) Write(b []byte) (int, error) { return len(b), nil }
 func (brokenPort) Close() error                { return nil }
 
