@@ -305,8 +305,7 @@ func (d *Device) poll() error {
 		}
 		switch v.Type {
 		case gosnmp.Integer, gosnmp.Gauge32, gosnmp.Counter32, gosnmp.Uinteger32, gosnmp.TimeTicks, gosnmp.Counter64:
-			d.vals[i] = float64(gosnmp.ToBigInt(v.Value).Int64())
-			d.has[i] = true
+			d.vals[i], d.has[i] = number(v.Value)
 		}
 	}
 	d.alarms = d.alarms[:0]
@@ -330,6 +329,25 @@ func (d *Device) poll() error {
 	}
 	d.noteAlarms()
 	return nil
+}
+
+// number converts the Go types gosnmp decodes integers to, without gosnmp.ToBigInt's allocation.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case uint:
+		return float64(n), true
+	case uint32:
+		return float64(n), true
+	case uint64:
+		return float64(n), true
+	}
+	return 0, false
 }
 
 // noteAlarms logs the set of present alarms by name when it changes.
