@@ -198,6 +198,12 @@ func (d *Device) Stats() Stats {
 		Echo: d.counts[kindEcho].Load(), Timeout: d.counts[kindTimeout].Load()}
 }
 
+// Counters implements driver.Counters: the rejected replies by kind, for /metrics.
+func (d *Device) Counters() map[string]uint64 {
+	st := d.Stats()
+	return map[string]uint64{"short_reply": st.Short, "malformed_reply": st.Malformed, "echoed_command": st.Echo, "reply_timeout": st.Timeout}
+}
+
 // Close closes the serial port.
 func (d *Device) Close() error {
 	if d.port == nil {
