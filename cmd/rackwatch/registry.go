@@ -2,7 +2,10 @@ package main
 
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/drivers/megatec"
+	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/sim"
+	"github.com/rackwatch/rackwatch/drivers/snmp"
 	fwbridge "github.com/rackwatch/rackwatch/firmware-bridge"
 )
 
@@ -11,6 +14,9 @@ import (
 func registry() *driver.Registry {
 	r := driver.NewRegistry()
 	sim.Register(r)
+	nut.Register(r)
+	megatec.Register(r)
+	snmp.Register(r)
 	fwbridge.Register(r)
 	return r
 }
