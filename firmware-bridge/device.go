@@ -774,17 +774,24 @@ func parseUint32(b []byte) (uint32, bool) {
 	return uint32(v), true
 }
 
-// WriteMetrics writes the device's counters in the Prometheus text format, one sample per line, labelled
-// with the sensor id (HELP and TYPE lines are the caller's, as several bridge sensors share the names).
-func (d *Device) WriteMetrics(w io.Writer) {
+// Counters implements driver.Counters: the bad input by kind and the link's events, for /metrics
+// (rackwatch_driver_events_total{sensor, kind}).
+func (d *Device) Counters() map[string]uint64 {
 	s := d.Stats()
+	m := make(map[string]uint64, int(numKinds)+6)
 	for k := range numKinds {
-		fmt.Fprintf(w, "rackwatch_bridge_bad_input_total{sensor=%q,kind=%q} %d\n", d.id, k.String(), s.Bad[k])
+		m[k.String()] = s.Bad[k]
 	}
-	fmt.Fprintf(w, "rackwatch_bridge_frames_total{sensor=%q} %d\n", d.id, s.Frames)
-	fmt.Fprintf(w, "rackwatch_bridge_resets_total{sensor=%q} %d\n", d.id, s.Resets)
-	fmt.Fprintf(w, "rackwatch_bridge_heartbeat_lost_total{sensor=%q} %d\n", d.id, s.HeartbeatLost)
-	fmt.Fprintf(w, "rackwatch_bridge_opens_total{sensor=%q} %d\n", d.id, s.Opens)
-	fmt.Fprintf(w, "rackwatch_bridge_board_nak_total{sensor=%q} %d\n", d.id, s.BoardNAKs)
-	fmt.Fprintf(w, "rackwatch_bridge_board_err_total{sensor=%q} %d\n", d.id, s.BoardErrs)
+	m["frames"] = s.Frames
+	m["board_resets"] = s.Resets
+	m["heartbeat_lost"] = s.HeartbeatLost
+	m["opens"] = s.Opens
+	m["board_nak"] = s.BoardNAKs
+	m["board_err"] = s.BoardErrs
+	return m
 }
+
+var (
+	_ driver.Streamer = (*Device)(nil)
+	_ driver.Counters = (*Device)(nil)
+)
