@@ -73,6 +73,8 @@ type Device struct {
 	tokensAt   time.Time
 	pending    map[uint16]pendingCmd
 	lastDown   string
+	hbSent     time.Time
+	lastSig    string // board id, firmware and channels last logged as connected
 }
 
 // pendingCmd is a host command waiting for the board's ACK or NAK. A command nobody waits for (the
@@ -282,7 +284,9 @@ func (d *Device) session(ctx context.Context, p Port) error {
 	}
 	readErr := make(chan error, 1)
 	go func() { readErr <- d.readLoop(conn) }()
-	tick := time.NewTicker(d.o.Heartbeat.D())
+	// Tick faster than the heartbeat when stale_after is short, so staleness is noticed within a quarter
+	// of stale_after; the host's own heartbeat still goes out once per heartbeat interval.
+	tick := time.NewTicker(min(d.o.Heartbeat.D(), d.o.StaleAfter.D()/4))
 	defer tick.Stop()
 	for {
 		select {
@@ -344,8 +348,11 @@ func (d *Device) readLoop(conn *Conn) error {
 func (d *Device) tick(now time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, err := d.send(TypeHeartbeat, nil); err != nil {
-		return err
+	if now.Sub(d.hbSent) >= d.o.Heartbeat.D()-d.o.Heartbeat.D()/8 {
+		d.hbSent = now
+		if _, err := d.send(TypeHeartbeat, nil); err != nil {
+			return err
+		}
 	}
 	for seq, p := range d.pending {
 		if now.Sub(p.sent) > replyTimeout {
@@ -549,12 +556,17 @@ func (d *Device) onChannel(f Frame, now time.Time) error {
 }
 
 func (d *Device) handshakeDone(now time.Time) error {
-	d.ready, d.wasReady = true, true
 	names := make([]string, len(d.chans))
 	for i, c := range d.chans {
 		names[i] = string(c.ch)
 	}
-	d.log.Info("fwbridge: board connected", "board", d.boardID, "firmware", d.firmware, "channels", names)
+	// The board answers the host's HELLO and also announces itself when it boots, so a handshake often
+	// comes twice; log it once per session, and again only if the board changed.
+	if sig := fmt.Sprint(d.boardID, d.firmware, names); !d.wasReady || sig != d.lastSig {
+		d.lastSig = sig
+		d.log.Info("fwbridge: board connected", "board", d.boardID, "firmware", d.firmware, "channels", names)
+	}
+	d.ready, d.wasReady = true, true
 	if d.emit != nil {
 		for _, c := range d.chans {
 			if c.bad != nil {
