@@ -403,7 +403,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 	d.tokens = min(floodBurst, d.tokens+now.Sub(d.tokensAt).Seconds()*floodRate)
 	d.tokensAt = now
 	if d.tokens < 1 {
-		d.counts.Add(KindFlood, 1, "board sends more than 200 frames/s")
+		d.counts.Add(KindFlood, 1, "board sends more than 200 frames/s", nil)
 		d.markAlive(now)
 		return nil
 	}
@@ -415,7 +415,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 	if d.haveSeq {
 		diff := f.Seq - d.lastSeq
 		if diff == 0 || diff >= 0x8000 {
-			d.counts.Add(KindReplay, 1, fmt.Sprintf("frame %d after %d", f.Seq, d.lastSeq))
+			d.counts.Add(KindReplay, 1, "sequence number not newer than the last one", f.Args)
 			if d.replays++; d.replays >= replayResync {
 				d.haveSeq, d.replays = false, 0
 				return d.requestHello(now)
@@ -423,7 +423,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 			return nil
 		}
 		if diff > 1 {
-			d.counts.Add(KindLost, uint64(diff-1), fmt.Sprintf("sequence jumped from %d to %d", d.lastSeq, f.Seq))
+			d.counts.Add(KindLost, uint64(diff-1), "gap in the sequence numbers", nil)
 		}
 	}
 	d.haveSeq, d.lastSeq, d.replays = true, f.Seq, 0
@@ -439,7 +439,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 		first, _, _ := NextField(f.Args)
 		up, ok := parseUint32(first)
 		if !ok {
-			d.counts.Add(KindSyntax, 1, "HB without uptime")
+			d.counts.Add(KindSyntax, 1, "HB without uptime", f.Args)
 			return nil
 		}
 		if d.noteUptime(up) {
@@ -457,7 +457,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 			d.log.Warn("fwbridge: board could not read a frame from the host; further ones are counted", "code", string(f.Args))
 		}
 	default:
-		d.counts.Add(KindSyntax, 1, "host-only frame type "+f.Type.String()+" from the board")
+		d.counts.Add(KindSyntax, 1, "host-only frame type from the board: "+f.Type.String(), nil)
 	}
 	return nil
 }
@@ -491,12 +491,12 @@ func (d *Device) onHello(f Frame, now time.Time) error {
 	var fields [6][]byte // a sixth field and beyond are later additions, ignored
 	n := splitFields(f.Args, fields[:])
 	if n < 1 {
-		d.counts.Add(KindSyntax, 1, "HELLO without a version")
+		d.counts.Add(KindSyntax, 1, "HELLO without a version", f.Args)
 		return nil
 	}
 	ver, ok := parseUint32(fields[0])
 	if !ok {
-		d.counts.Add(KindSyntax, 1, "HELLO with a bad version")
+		d.counts.Add(KindSyntax, 1, "HELLO with a bad version", f.Args)
 		return nil
 	}
 	if ver != ProtocolVersion {
@@ -506,7 +506,7 @@ func (d *Device) onHello(f Frame, now time.Time) error {
 	up, okUp := parseUint32(fields[3])
 	nch, okN := parseUint32(fields[4])
 	if n < 5 || !okUp || !okN || nch > MaxChannels || len(fields[1]) == 0 {
-		d.counts.Add(KindSyntax, 1, "malformed HELLO: "+string(f.Args))
+		d.counts.Add(KindSyntax, 1, "malformed HELLO", f.Args)
 		return nil
 	}
 	d.noteUptime(up)
@@ -526,12 +526,12 @@ func (d *Device) onChannel(f Frame, now time.Time) error {
 	n := splitFields(f.Args, fields[:])
 	idx, ok := parseUint32(fields[0])
 	if n < 4 || !ok || !validChannel(string(fields[1])) {
-		d.counts.Add(KindSyntax, 1, "malformed CH: "+string(f.Args))
+		d.counts.Add(KindSyntax, 1, "malformed CH", f.Args)
 		return nil
 	}
 	if d.ready || int(idx) != len(d.chans) || len(d.chans) >= d.expect {
 		// Out of order: the list is incomplete. Start over.
-		d.counts.Add(KindSyntax, 1, "CH out of order")
+		d.counts.Add(KindSyntax, 1, "CH out of order", f.Args)
 		d.ready = false
 		return d.requestHello(now)
 	}
@@ -546,7 +546,7 @@ func (d *Device) onChannel(f Frame, now time.Time) error {
 		c.bad = fmt.Errorf("fwbridge: board declares %s in %q but rackwatch needs %q: fix the firmware's channel table", c.ch, c.unit, want)
 	}
 	if c.kind != "ai" && c.kind != "di" && c.kind != "do" {
-		d.counts.Add(KindSyntax, 1, "CH with unknown kind "+c.kind)
+		d.counts.Add(KindSyntax, 1, "CH with an unknown kind", f.Args)
 	}
 	d.chans = append(d.chans, c)
 	if len(d.chans) == d.expect {
@@ -639,18 +639,22 @@ func (d *Device) onReading(f Frame, now time.Time) {
 		}
 		fv, r2, ok := NextField(r)
 		if !ok {
-			d.counts.Add(KindSyntax, 1, "R with an odd number of fields")
+			d.counts.Add(KindSyntax, 1, "R with an odd number of fields", f.Args)
 			return
 		}
 		rest = r2
 		idx, ok := parseUint32(fi)
 		if !ok || int(idx) >= len(d.chans) {
-			d.counts.Add(KindSyntax, 1, "R names channel "+string(fi)+" the board did not declare")
+			d.counts.Add(KindSyntax, 1, "R names a channel the board did not declare", f.Args)
+			continue
+		}
+		if !isDecimal(fv) {
+			d.counts.Add(KindSyntax, 1, "R with a value that is not a number", f.Args)
 			continue
 		}
 		v, err := strconv.ParseFloat(string(fv), 64)
 		if err != nil {
-			d.counts.Add(KindSyntax, 1, "R with value "+string(fv))
+			d.counts.Add(KindSyntax, 1, "R with a value out of range", f.Args)
 			continue
 		}
 		c := &d.chans[idx]
@@ -668,7 +672,7 @@ func (d *Device) onReadError(f Frame) {
 	fi, reason, ok := NextField(f.Args)
 	idx, okIdx := parseUint32(fi)
 	if !ok || !okIdx || !d.ready || int(idx) >= len(d.chans) {
-		d.counts.Add(KindSyntax, 1, "malformed E: "+string(f.Args))
+		d.counts.Add(KindSyntax, 1, "malformed E", f.Args)
 		return
 	}
 	if d.emit != nil {
@@ -682,7 +686,7 @@ func (d *Device) onAlarm(f Frame) {
 	idx, ok1 := parseUint32(fields[0])
 	st, ok2 := parseUint32(fields[1])
 	if n < 2 || !ok1 || !ok2 || st > 1 {
-		d.counts.Add(KindSyntax, 1, "malformed ALM: "+string(f.Args))
+		d.counts.Add(KindSyntax, 1, "malformed ALM", f.Args)
 		return
 	}
 	name := string(fields[0])
@@ -703,7 +707,7 @@ func (d *Device) onReply(f Frame) {
 	fs, code, _ := NextField(f.Args)
 	seq, ok := parseUint32(fs)
 	if !ok || seq > 0xFFFF {
-		d.counts.Add(KindSyntax, 1, "malformed "+f.Type.String())
+		d.counts.Add(KindSyntax, 1, "malformed ACK or NAK", f.Args)
 		return
 	}
 	var err error
@@ -767,6 +771,26 @@ func splitFields(args []byte, dst [][]byte) int {
 		rest = r
 	}
 	return n
+}
+
+// isDecimal reports whether b is a number as PROTOCOL.md allows it: an optional sign, digits, and an
+// optional fraction; no exponent, no inf or nan. Checking first also spares ParseFloat's error allocation.
+func isDecimal(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	digits, dot := 0, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0 && len(b) <= 32
 }
 
 func parseUint32(b []byte) (uint32, bool) {

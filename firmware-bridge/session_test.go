@@ -240,3 +240,29 @@ func TestStuckWriterStallsNothing(t *testing.T) {
 		t.Fatal("Run stalled on a stuck write")
 	}
 }
+
+// Readings and bad frames cost no allocation once the first of each kind has been logged.
+func TestFrameHandlingDoesNotAllocate(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	good := Frame{Type: TypeReading, Args: []byte("1,1,0,21.5")}
+	bad := Frame{Type: TypeReading, Args: []byte("1,x,9,1")}
+	old := Frame{Seq: 1, Type: TypeReading, Args: []byte("1,0")}
+	r.d.emit = func(driver.Sample) {}
+	step := func() {
+		r.now = r.now.Add(10 * time.Millisecond)
+		good.Seq, bad.Seq = r.seq, r.seq+1
+		r.seq += 2
+		r.d.handle(good, r.now)
+		r.d.handle(bad, r.now)
+		r.d.handle(old, r.now)
+		r.d.replays = 0 // stay below the resync threshold
+	}
+	step()
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations per good, malformed and replayed frame", n)
+	}
+	if r.d.counts.Get(KindSyntax) == 0 || r.d.counts.Get(KindReplay) == 0 {
+		t.Error("bad frames not counted")
+	}
+}

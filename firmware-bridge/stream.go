@@ -43,12 +43,16 @@ type Counters struct {
 	logged [numKinds]atomic.Bool
 }
 
-// Add counts n occurrences of kind k and logs the first one.
-func (c *Counters) Add(k Kind, n uint64, detail string) {
+// Add counts n occurrences of kind k and logs the first one with detail and, if not nil, the offending
+// bytes. The bytes are turned into text only for that one log line, so counting costs no allocation.
+func (c *Counters) Add(k Kind, n uint64, detail string, bad []byte) {
 	c.counts[k].Add(n)
 	if c.Log != nil && !c.logged[k].Swap(true) {
-		c.Log.Warn("fwbridge: bad input from board; further ones of this kind are counted, not logged",
-			"kind", k.String(), "detail", detail)
+		args := []any{"kind", k.String(), "detail", detail}
+		if bad != nil {
+			args = append(args, "input", string(bad))
+		}
+		c.Log.Warn("fwbridge: bad input from board; further ones of this kind are counted, not logged", args...)
 	}
 }
 
@@ -110,14 +114,14 @@ func (c *Conn) ReadFrame() (Frame, error) {
 			case err == nil:
 				return f, nil
 			case errors.Is(err, ErrGarbage):
-				c.Counts.Add(KindGarbage, uint64(n), "bytes outside a frame")
+				c.Counts.Add(KindGarbage, uint64(n), "bytes outside a frame", nil)
 			case errors.Is(err, ErrTooLong):
 				c.discard = true
-				c.Counts.Add(KindTooLong, 1, err.Error())
+				c.Counts.Add(KindTooLong, 1, err.Error(), nil)
 			default:
 				for _, ek := range errKinds {
 					if errors.Is(err, ek.err) {
-						c.Counts.Add(ek.kind, 1, err.Error())
+						c.Counts.Add(ek.kind, 1, err.Error(), nil)
 					}
 				}
 			}
