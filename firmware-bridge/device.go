@@ -583,12 +583,12 @@ func (d *Device) handshakeDone(now time.Time) error {
 	// The board forgets its settings when it restarts; send them after every handshake.
 	var a [64]byte
 	b := strconv.AppendInt(append(a[:0], "hb,"...), d.o.Heartbeat.D().Milliseconds(), 10)
-	if _, err := d.send(TypeSet, b); err != nil {
+	if err := d.sendSetting(TypeSet, b, "heartbeat", now); err != nil {
 		return err
 	}
 	if d.every > 0 {
 		b = strconv.AppendInt(append(a[:0], "every,"...), d.every.Milliseconds(), 10)
-		if _, err := d.send(TypeSet, b); err != nil {
+		if err := d.sendSetting(TypeSet, b, "every", now); err != nil {
 			return err
 		}
 	}
@@ -605,12 +605,20 @@ func (d *Device) handshakeDone(now time.Time) error {
 			dir, thr = "B", *fs.Below
 		}
 		b = fmt.Appendf(a[:0], "%d,%s,%s,%d,%d", in, dir, strconv.FormatFloat(thr, 'f', -1, 64), out, fs.After.D().Milliseconds())
-		seq, err := d.send(TypeFailsafe, b)
-		if err != nil {
+		if err := d.sendSetting(TypeFailsafe, b, "failsafe on "+fs.Input, now); err != nil {
 			return err
 		}
-		d.pending[seq] = pendingCmd{what: "failsafe on " + fs.Input, sent: now}
 	}
+	return nil
+}
+
+// sendSetting sends a configuration command nobody waits for; a refusal is logged when the NAK arrives.
+func (d *Device) sendSetting(t Type, args []byte, what string, now time.Time) error {
+	seq, err := d.send(t, args)
+	if err != nil {
+		return err
+	}
+	d.pending[seq] = pendingCmd{what: what, sent: now}
 	return nil
 }
 

@@ -97,6 +97,9 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 	if hb := o.Heartbeat.D(); hb < 100*time.Millisecond || hb > time.Minute {
 		add("heartbeat", "sensor %q: heartbeat %s must be between 100ms and 1m", s.ID, hb)
 	}
+	if s.Every.D() < 100*time.Millisecond || s.Every.D() > time.Hour {
+		add("every", "sensor %q: every %s: a board reports between every 100ms and every 1h", s.ID, s.Every)
+	}
 	if o.StaleAfter.D() <= o.Heartbeat.D() {
 		add("stale_after", "sensor %q: stale_after %s must be longer than heartbeat %s", s.ID, o.StaleAfter, o.Heartbeat)
 	}

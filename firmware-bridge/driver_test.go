@@ -59,6 +59,7 @@ func TestCheckErrorsHaveLines(t *testing.T) {
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    heartbeat: 5s\n    stale_after: 5s\n", "test.yaml:8: sensor \"b\": stale_after 5s must be longer"},
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    channels: [Temp]\n", "channel \"Temp\""},
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    channels: [link]\n", "added by the driver"},
+		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    every: 50ms\n", "test.yaml:4: sensor \"b\": every 50ms"},
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    colour: red\n", "test.yaml:7: unknown key \"colour\""},
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    failsafe:\n      - {input: smoke, output: sounder}\n", "test.yaml:8: sensor \"b\": failsafe: give exactly one of above or below"},
 		{"  - id: b\n    driver: bridge\n    device: /dev/ttyACM0\n    channels: [smoke]\n    failsafe:\n      - {input: smoke, above: 1, output: horn}\n", "channel \"horn\" is not in channels"},
