@@ -124,6 +124,12 @@ func TestBridgeUnplugReplug(t *testing.T) {
 	if st := r.dev.Stats(); st.Opens < 2 || st.BoardID != "emu-2" {
 		t.Errorf("opens %d board %q, want ≥2 and emu-2", st.Opens, st.BoardID)
 	}
+	// A second unplug is news again: logged, not swallowed as a repeat of the first.
+	e2.unplug()
+	r.waitLink(0)
+	if n := r.logs.count("board line down"); n < 2 {
+		t.Errorf("second unplug not logged (%d line-down messages)", n)
+	}
 }
 
 func TestBridgeUnknownProtocolVersion(t *testing.T) {

@@ -567,6 +567,7 @@ func (d *Device) handshakeDone(now time.Time) error {
 		d.log.Info("fwbridge: board connected", "board", d.boardID, "firmware", d.firmware, "channels", names)
 	}
 	d.ready, d.wasReady = true, true
+	d.lastDown = "" // the next failure is news again
 	if d.emit != nil {
 		for _, c := range d.chans {
 			if c.bad != nil {
