@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -95,9 +96,18 @@ type chanState struct {
 	bad  error  // set when the board's declaration cannot be used (wrong unit)
 }
 
-// New returns a device for the board on o.Device. every is the interval the board is asked to send its
+// New returns a device for the board on o.Device; zero options take their defaults. every is the interval the board is asked to send its
 // periodic readings at; open opens the serial line (SerialOpener, or a pty in tests).
 func New(id string, o *Options, every time.Duration, open Opener, log *slog.Logger) *Device {
+	oc := *o // zero fields take their defaults, as in the config
+	if oc.Baud == 0 {
+		oc.Baud = DefaultBaud
+	}
+	if oc.Heartbeat == 0 {
+		oc.Heartbeat = config.Duration(DefaultHeartbeat)
+	}
+	oc.applyDefaults()
+	o = &oc
 	d := &Device{id: id, o: o, every: every, open: open, log: log.With("sensor", id, "device", o.Device),
 		pending: map[uint16]pendingCmd{}}
 	d.counts.Log = d.log

@@ -126,9 +126,6 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 		if (fs.Above == nil) == (fs.Below == nil) {
 			at("give exactly one of above or below")
 		}
-		if fs.After == 0 {
-			fs.After = config.Duration(DefaultFSAfter)
-		}
 		if fs.After.D() < time.Second || fs.After.D() > 24*time.Hour {
 			at("after %s must be between 1s and 24h", fs.After)
 		}
@@ -160,6 +157,13 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 func (o *Options) applyDefaults() {
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 3 * o.Heartbeat
+	}
+	// A copy, so defaults never write into the caller's (or the config's) slice.
+	o.Failsafe = append([]Failsafe(nil), o.Failsafe...)
+	for i := range o.Failsafe {
+		if o.Failsafe[i].After == 0 {
+			o.Failsafe[i].After = config.Duration(DefaultFSAfter)
+		}
 	}
 }
 
