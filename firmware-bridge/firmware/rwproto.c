@@ -442,7 +442,8 @@ static void handle(rw_board *b, const rw_frame *f, uint32_t now)
 			return;
 		}
 		if (n < 5 || parse_u32(a[0], al[0], &x) || al[1] != 1 || (a[1][0] != 'A' && a[1][0] != 'B') ||
-		    rw_parse_milli(a[2], al[2], &milli) || parse_u32(a[3], al[3], &y) || parse_u32(a[4], al[4], &ms)) {
+		    rw_parse_milli(a[2], al[2], &milli) || parse_u32(a[3], al[3], &y) || parse_u32(a[4], al[4], &ms) ||
+		    ms < 100 || ms > 86400000u) {
 			reply(b, f->seq, "ARG");
 			return;
 		}

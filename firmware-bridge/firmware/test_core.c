@@ -185,6 +185,9 @@ static void test_failsafe(void)
 	host(&b, 0, RW_T_FS, "1,A,0.5,2,30000", 100);
 	CHECK(has("ACK,0"), "FS accepted: %s", captured);
 	clear();
+	host(&b, 9, RW_T_FS, "1,A,0.5,2,0", 100);
+	CHECK(has("NAK,9,ARG"), "FS with no silence refused: %s", captured);
+	clear();
 	host(&b, 1, RW_T_FS, "0,A,30,0,30000", 100);
 	CHECK(has("NAK,1,RO"), "FS onto an input refused: %s", captured);
 
