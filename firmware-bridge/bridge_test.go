@@ -81,10 +81,17 @@ func TestBridgeBoardReset(t *testing.T) {
 	r.emu.waitEvent("host SET hb,")
 	r.emu.send("set 0 22")
 	r.sink.waitFor(t, "temperature=22", value("temperature", 22))
+	m := r.emu.mark()
 	r.emu.send("reset")
-	r.waitLink(1)
+	deadline := time.Now().Add(waitLimit)
+	for r.dev.Stats().Resets == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the restart was not noticed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	// The board forgot its settings; the host sends them again.
-	r.emu.waitEvent("host SET hb,")
+	r.emu.waitEventSince(m, "host SET hb,")
 	if got := r.dev.Stats().Resets; got != 1 {
 		t.Errorf("resets = %d, want 1", got)
 	}

@@ -56,7 +56,8 @@ type emu struct {
 	ctl    io.WriteCloser
 	link   string
 	mu     sync.Mutex
-	events []string
+	events []string // everything the emulator reported, in order
+	used   []bool   // events already consumed by a wait
 	cond   *sync.Cond
 	done   chan struct{}
 }
@@ -91,6 +92,7 @@ func startEmu(t testing.TB, bin, link string, args ...string) *emu {
 		for sc.Scan() {
 			e.mu.Lock()
 			e.events = append(e.events, sc.Text())
+			e.used = append(e.used, false)
 			e.cond.Broadcast()
 			e.mu.Unlock()
 		}
@@ -113,7 +115,18 @@ func (e *emu) send(cmd string) {
 }
 
 // waitEvent waits for an emulator event line starting with prefix that has not been consumed yet.
-func (e *emu) waitEvent(prefix string) string {
+func (e *emu) waitEvent(prefix string) string { e.t.Helper(); return e.waitEventSince(0, prefix) }
+
+// mark returns a position in the event log, for waitEventSince.
+func (e *emu) mark() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.events)
+}
+
+// waitEventSince waits for an unconsumed event starting with prefix that the emulator reported after mark,
+// and consumes it.
+func (e *emu) waitEventSince(mark int, prefix string) string {
 	e.t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	timer := time.AfterFunc(waitLimit, func() { e.mu.Lock(); e.cond.Broadcast(); e.mu.Unlock() })
@@ -121,10 +134,10 @@ func (e *emu) waitEvent(prefix string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
-		for i, ev := range e.events {
-			if strings.HasPrefix(ev, prefix) {
-				e.events = append(e.events[:i:i], e.events[i+1:]...)
-				return ev
+		for i := mark; i < len(e.events); i++ {
+			if !e.used[i] && strings.HasPrefix(e.events[i], prefix) {
+				e.used[i] = true
+				return e.events[i]
 			}
 		}
 		if time.Now().After(deadline) {
@@ -139,8 +152,8 @@ func (e *emu) countEvents(prefix string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
-	for _, ev := range e.events {
-		if strings.HasPrefix(ev, prefix) {
+	for i, ev := range e.events {
+		if !e.used[i] && strings.HasPrefix(ev, prefix) {
 			n++
 		}
 	}
