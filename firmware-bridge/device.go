@@ -1,6 +1,7 @@
 package fwbridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,10 +85,19 @@ type pendingCmd struct {
 	reply chan error
 	what  string
 	sent  time.Time
+	// A setting is sent again when its reply does not come: on a two-wire RS-485 line the host's frame
+	// can collide with one the board sends at the same moment, and both are lost.
+	typ   Type
+	args  []byte
+	tries int
 }
 
-// replyTimeout is how long a command's reply is waited for before the entry is dropped.
-const replyTimeout = 10 * time.Second
+// Timing of replies to host commands.
+const (
+	replyTimeout = 10 * time.Second // a SetOutput's entry is dropped after this
+	settingRetry = time.Second      // an unanswered setting is sent again after this
+	settingTries = 3                // times a setting is sent before giving up
+)
 
 type chanState struct {
 	ch   reading.Channel
@@ -365,11 +375,18 @@ func (d *Device) tick(now time.Time) error {
 		}
 	}
 	for seq, p := range d.pending {
-		if now.Sub(p.sent) > replyTimeout {
-			delete(d.pending, seq) // a waiting SetOutput gives up on its own context
-			if p.reply == nil {
-				d.log.Warn("fwbridge: board never answered a setting", "setting", p.what)
+		switch {
+		case p.reply == nil && now.Sub(p.sent) >= settingRetry:
+			delete(d.pending, seq)
+			if p.tries >= settingTries {
+				d.log.Warn("fwbridge: board never answered a setting", "setting", p.what, "tries", p.tries)
+				continue
 			}
+			if err := d.sendSettingTry(p.typ, p.args, p.what, now, p.tries+1); err != nil {
+				return err
+			}
+		case now.Sub(p.sent) > replyTimeout:
+			delete(d.pending, seq) // a waiting SetOutput gives up on its own context
 		}
 	}
 	silent := now.Sub(d.lastFrame)
@@ -625,11 +642,15 @@ func (d *Device) handshakeDone(now time.Time) error {
 
 // sendSetting sends a configuration command nobody waits for; a refusal is logged when the NAK arrives.
 func (d *Device) sendSetting(t Type, args []byte, what string, now time.Time) error {
+	return d.sendSettingTry(t, bytes.Clone(args), what, now, 1)
+}
+
+func (d *Device) sendSettingTry(t Type, args []byte, what string, now time.Time, try int) error {
 	seq, err := d.send(t, args)
 	if err != nil {
 		return err
 	}
-	d.pending[seq] = pendingCmd{what: what, sent: now}
+	d.pending[seq] = pendingCmd{what: what, sent: now, typ: t, args: args, tries: try}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -264,5 +265,41 @@ func TestFrameHandlingDoesNotAllocate(t *testing.T) {
 	}
 	if r.d.counts.Get(KindSyntax) == 0 || r.d.counts.Get(KindReplay) == 0 {
 		t.Error("bad frames not counted")
+	}
+}
+
+// A setting whose reply is lost (a collision on a two-wire RS-485 line) is sent again, a few times.
+func TestSessionRetriesUnansweredSettings(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	sets := func() int { return strings.Count(r.out.String(), ",SET,hb,1000*") }
+	if sets() != 1 {
+		t.Fatalf("SET hb sent %d times at the handshake", sets())
+	}
+	for i := range 5 {
+		r.now = r.now.Add(settingRetry)
+		r.d.mu.Lock()
+		r.d.lastFrame = r.now // the board is alive, just not answering
+		r.d.mu.Unlock()
+		if err := r.d.tick(r.now); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(2+i, settingTries); sets() != want {
+			t.Fatalf("after %d retry periods SET hb sent %d times, want %d", i+1, sets(), want)
+		}
+	}
+	if r.logs.count("board never answered a setting") == 0 {
+		t.Error("giving up was not logged")
+	}
+	// An answered setting is not repeated.
+	r2 := newSessionRig(t, Options{})
+	r2.handshake(t, "100")
+	for seq := range r2.d.pending {
+		r2.feed(t, TypeAck, strconv.Itoa(int(seq)))
+	}
+	r2.now = r2.now.Add(settingRetry)
+	r2.d.tick(r2.now)
+	if n := strings.Count(r2.out.String(), ",SET,hb,"); n != 1 {
+		t.Errorf("an acknowledged setting was sent %d times", n)
 	}
 }
