@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	mb "github.com/simonvetter/modbus"
 
 	"github.com/rackwatch/rackwatch/agent/config"
@@ -169,7 +168,7 @@ func startTCPServer(t testing.TB, h mb.RequestHandler) (addr string, stop func()
 // which the client opens like any serial adapter (through the library's goburrow/serial port).
 func startRTUServer(t testing.TB, srv *RTUServer) string {
 	t.Helper()
-	ptmx, tty, err := pty.Open()
+	master, slave, err := OpenPTY()
 	if err != nil {
 		t.Skipf("no pty available: %v", err)
 	}
@@ -177,18 +176,17 @@ func startRTUServer(t testing.TB, srv *RTUServer) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ctx, ptmx); err != nil && !errors.Is(err, os.ErrClosed) {
+		if err := srv.Serve(ctx, master); err != nil && !errors.Is(err, os.ErrClosed) {
 			t.Logf("rtu server: %v", err)
 		}
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		ptmx.Close()
-		tty.Close()
+		master.Close()
+		slave.Close()
 	})
-	// tty stays open for the whole test: when the last slave fd closes the master reads EIO.
-	return tty.Name()
+	return slave.Name()
 }
 
 func newTestBus(t testing.TB, cfg BusConfig) *Bus {

@@ -138,8 +138,10 @@ func (s *RTUServer) countGarbled(kind string) {
 // pty or a USB adapter delivers in bursts, so this is generous.
 const interFrameGap = 50 * time.Millisecond
 
-// Serve reads requests from port and answers them until ctx is done or port fails. Close port to stop
-// a Serve blocked in Read when port has no read deadlines.
+// Serve reads requests from port and answers them until ctx is done or port fails. A port with read
+// deadlines (a non-blocking *os.File such as OpenPTY's master) or one whose reads time out by
+// themselves (OpenSerialPort) lets Serve drop half-received frames and notice ctx; with any other port,
+// close it to stop Serve.
 func (s *RTUServer) Serve(ctx context.Context, port io.ReadWriter) error {
 	type deadliner interface{ SetReadDeadline(time.Time) error }
 	dl, canDeadline := port.(deadliner)
@@ -159,7 +161,7 @@ func (s *RTUServer) Serve(ctx context.Context, port io.ReadWriter) error {
 		n, err := port.Read(chunk)
 		buf = append(buf, chunk[:n]...)
 		if err != nil {
-			if canDeadline && errors.Is(err, errTimeout) {
+			if errors.Is(err, errTimeout) {
 				if len(buf) > 0 {
 					s.countGarbled("partial frame")
 					buf = buf[:0]
