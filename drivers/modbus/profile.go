@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -169,5 +170,10 @@ func lineError(file, msg string) *config.Error {
 			msg = strings.TrimSpace(rest)
 		}
 	}
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("unknown key %q", m[1])
+	}
 	return &config.Error{File: file, Line: line, Msg: msg}
 }
+
+var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
