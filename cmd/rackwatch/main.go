@@ -15,7 +15,9 @@ type command struct {
 
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
+	"run":     {"run the agent (-c config)", cmdRun},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
 	"version": {"print the version", cmdVersion},
 }
