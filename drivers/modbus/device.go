@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	mb "github.com/simonvetter/modbus"
@@ -28,6 +29,42 @@ type Device struct {
 	lastErr error
 	now     func() time.Time
 	log     *slog.Logger
+	// counts feed Counters (read from the metrics goroutine, hence atomics).
+	counts [numCounts]atomic.Uint64
+}
+
+// What Counters reports, by kind.
+const (
+	countRequests = iota
+	countTimeouts
+	countBadFrames
+	countExceptions
+	countSkipped
+	numCounts
+)
+
+var countNames = [numCounts]string{"requests", "timeouts", "bad_frames", "exceptions", "skipped_backoff"}
+
+// Counters implements driver.Counters: requests sent, and the failures by kind, for /metrics.
+func (d *Device) Counters() map[string]uint64 {
+	m := make(map[string]uint64, numCounts)
+	for i := range d.counts {
+		m[countNames[i]] = d.counts[i].Load()
+	}
+	return m
+}
+
+func (d *Device) count(err error) {
+	var me mb.Error
+	switch {
+	case errors.Is(err, mb.ErrRequestTimedOut):
+		d.counts[countTimeouts].Add(1)
+	case errors.Is(err, mb.ErrBadCRC), errors.Is(err, mb.ErrShortFrame), errors.Is(err, mb.ErrProtocolError),
+		errors.Is(err, mb.ErrBadUnitId), errors.Is(err, mb.ErrBadTransactionId):
+		d.counts[countBadFrames].Add(1)
+	case errors.As(err, &me):
+		d.counts[countExceptions].Add(1)
+	}
 }
 
 // maxDeviceBackoff caps how long a failing device is left alone.
@@ -108,17 +145,20 @@ func (d *Device) Requests() int { return len(d.blocks) }
 func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
 	start := d.now()
 	if start.Before(d.retryAt) {
+		d.counts[countSkipped].Add(1)
 		return out, fmt.Errorf("%w (unit %d, %d failures, next try in %s): %w",
 			ErrBackoff, d.unit, d.fails, d.retryAt.Sub(start).Round(time.Millisecond), d.lastErr)
 	}
 	for i := range d.blocks {
 		b := &d.blocks[i]
-		if err := ctx.Err(); err != nil {
-			d.setErr(b, fmt.Errorf("modbus: unit %d: read cut short: %w", d.unit, err))
+		if err := d.timeLeft(ctx); err != nil {
+			d.setErr(b, err)
 			continue
 		}
+		d.counts[countRequests].Add(1)
 		if b.table.IsBits() {
 			bits, err := d.bus.ReadBits(d.unit, b.table, b.addr, b.n)
+			d.count(err)
 			if err != nil {
 				if d.deviceDown(err) {
 					return out, d.fail(start, err)
@@ -133,6 +173,7 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 			continue
 		}
 		regs, err := d.bus.ReadRegisters(d.unit, b.table, b.addr, b.n)
+		d.count(err)
 		if err != nil {
 			if d.deviceDown(err) {
 				return out, d.fail(start, err)
@@ -153,6 +194,15 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 		out = append(out, driver.Sample{Channel: d.points[i].ch, Value: d.vals[i], Err: d.errs[i]})
 	}
 	return out, nil
+}
+
+// timeLeft stops a read whose context is done. A request in flight cannot be interrupted, but a read
+// costs at most its successful requests plus one timeout: the first device-level failure ends it.
+func (d *Device) timeLeft(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("modbus: unit %d: read cut short: %w", d.unit, err)
+	}
+	return nil
 }
 
 func (d *Device) setErr(b *block, err error) {
@@ -188,4 +238,7 @@ func (d *Device) fail(start time.Time, err error) error {
 // Close does nothing: the bus belongs to the agent, which closes it once every device is done.
 func (d *Device) Close() error { return nil }
 
-var _ driver.Poller = (*Device)(nil)
+var (
+	_ driver.Poller   = (*Device)(nil)
+	_ driver.Counters = (*Device)(nil)
+)

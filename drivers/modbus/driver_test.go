@@ -172,7 +172,9 @@ func TestShippedProfilesRoundTrip(t *testing.T) {
 			}
 			var points []point
 			for i := range prof.Registers {
-				p, ok := compile(&prof.Registers[i], func(line int, format string, args ...any) { t.Errorf("line %d: "+format, append([]any{line}, args...)...) })
+				p, ok := compile(&prof.Registers[i], func(line int, format string, args ...any) {
+					t.Errorf("line %d: "+format, append([]any{line}, args...)...)
+				})
 				if ok {
 					points = append(points, p)
 				}
@@ -205,7 +207,7 @@ func TestShippedProfilesRoundTrip(t *testing.T) {
 // each channel must read back.
 func profileValues(points []point) (want, values map[reading.Channel]float64) {
 	want, values = map[reading.Channel]float64{}, map[reading.Channel]float64{}
-	byAddr := map[uint16]float64{} // what a states register was set to
+	byAddr := map[uint16]float64{}                           // what a states register was set to
 	maxV, minV := map[uint16]float64{}, map[uint16]float64{} // per reduced array
 	for i, p := range points {
 		switch {
