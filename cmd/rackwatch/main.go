@@ -17,6 +17,7 @@ type command struct {
 var commands = map[string]command{
 	"run":     {"run the agent (-c config)", cmdRun},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"modbus":  {"one-shot Modbus read for checking wiring: modbus read --bus URL --unit 1 --table input --address 30", cmdModbus},
 	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
 	"version": {"print the version", cmdVersion},

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/megatec"
+	"github.com/rackwatch/rackwatch/drivers/modbus"
 	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 	"github.com/rackwatch/rackwatch/drivers/snmp"
@@ -16,5 +17,6 @@ func registry() *driver.Registry {
 	nut.Register(r)
 	megatec.Register(r)
 	snmp.Register(r)
+	modbus.Register(r)
 	return r
 }

@@ -161,7 +161,7 @@ func (s *RTUServer) Serve(ctx context.Context, port io.ReadWriter) error {
 		n, err := port.Read(chunk)
 		buf = append(buf, chunk[:n]...)
 		if err != nil {
-			if errors.Is(err, errTimeout) {
+			if isTimeout(err) {
 				if len(buf) > 0 {
 					s.countGarbled("partial frame")
 					buf = buf[:0]
@@ -208,16 +208,10 @@ func (s *RTUServer) Serve(ctx context.Context, port io.ReadWriter) error {
 	return nil
 }
 
-var errTimeout = timeoutError{}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "timeout" }
-
-// Is matches the os and net deadline errors.
-func (timeoutError) Is(err error) bool {
-	t, ok := err.(interface{ Timeout() bool })
-	return ok && t.Timeout()
+// isTimeout reports whether err is a read deadline or a port's own read timeout.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // handle dispatches one request; answer is false for broadcasts and silent units.
