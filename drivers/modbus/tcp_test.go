@@ -11,6 +11,8 @@ import (
 	"time"
 
 	mb "github.com/simonvetter/modbus"
+
+	"github.com/rackwatch/rackwatch/agent/driver"
 )
 
 // Every type and word order, end to end: hand-computed registers in the server, decoded values out of
@@ -281,5 +283,34 @@ func TestTCPReconnects(t *testing.T) {
 	regs, err := bus.ReadRegisters(1, Holding, 0, 1)
 	if err != nil || regs[0] != 5 {
 		t.Fatalf("after the server came back: %v, %v", regs, err)
+	}
+}
+
+// BenchmarkTCPRead measures registers read per second over TCP loopback through the whole driver path
+// (merge plan, library client, decoding), for a full 125-register request and for one register.
+func BenchmarkTCPRead(b *testing.B) {
+	for _, n := range []int{1, 8, 125} {
+		b.Run(fmt.Sprintf("%dregs", n), func(b *testing.B) {
+			f := newFakeUnits()
+			addr, _ := startTCPServer(b, f)
+			specs := make([]RegSpec, n)
+			for i := range specs {
+				specs[i] = RegSpec{Channel: fmt.Sprintf("r%d", i), Table: "input", Address: intp(i), Type: "int16", Scale: f64p(0.1)}
+			}
+			dev, err := NewDevice(newTestBus(b, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: specs}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]driver.Sample, 0, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := dev.Read(ctx, buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "regs/s")
+		})
 	}
 }
