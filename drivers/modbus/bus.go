@@ -409,8 +409,14 @@ func (b *Bus) result(err error, unit uint8, t Table, addr, n uint16) error {
 		}
 	case errors.As(err, &me):
 		b.timeouts = 0
-		if b.cfg.TCP && (me == mb.ErrProtocolError || me == mb.ErrShortFrame) {
+		switch {
+		case b.cfg.TCP && (me == mb.ErrProtocolError || me == mb.ErrShortFrame):
 			b.drop(err) // a TCP stream out of step cannot be resynchronised
+		case !b.cfg.TCP && me == mb.ErrBadUnitId:
+			// A whole frame from another unit: most likely a late answer to a request that timed out,
+			// with this request's answer still to come. Reopening drains the line so that it cannot
+			// shift every later answer by one.
+			b.drop(err)
 		}
 	default:
 		b.drop(err)

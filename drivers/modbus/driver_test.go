@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -255,4 +254,46 @@ func profileValues(points []point) (want, values map[reading.Channel]float64) {
 	return want, values
 }
 
-var _ = config.Errors{}
+// The scheduler cancels a read at the sensor's timeout: the remaining requests are not sent and their
+// channels are bad, saying why.
+func TestReadHonoursContext(t *testing.T) {
+	f := newFakeUnits()
+	addr, _ := startTCPServer(t, f)
+	dev, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: []RegSpec{
+		{Channel: "a", Table: "holding", Address: intp(0)}, {Channel: "b", Table: "input", Address: intp(0)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, err := dev.Read(ctx, nil)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("Read: %v, %v", out, err)
+	}
+	for _, s := range out {
+		if s.Err == nil || !strings.Contains(s.Err.Error(), "read cut short") {
+			t.Errorf("%s: err %v, want read cut short", s.Channel, s.Err)
+		}
+	}
+	if n := f.count(1); n != 0 {
+		t.Errorf("%d requests sent for a cancelled read", n)
+	}
+}
+
+// Unit 0 is the RS-485 broadcast address: nobody answers it, so opening such a sensor fails.
+func TestOpenRejectsBroadcastUnitOnRTU(t *testing.T) {
+	cfg, err := sensorFromYAML(t, t.TempDir(), `buses:
+  - {id: rs485, type: modbus-rtu, device: /dev/ttyUSB0}
+sensors:
+  - {id: s, driver: modbus, bus: rs485, unit_id: 0, registers: [{channel: v, table: holding, address: 0}]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, _ := NewBus(BusConfig{Address: "/dev/ttyUSB0"}, nil)
+	_, err = openSensor(context.Background(), driver.Env{Sensor: &cfg.Sensors[0], Bus: bus})
+	if err == nil || !strings.Contains(err.Error(), "broadcast") {
+		t.Errorf("unit 0 on RTU: %v", err)
+	}
+}

@@ -224,3 +224,37 @@ func TestRTUServerResynchronises(t *testing.T) {
 		t.Errorf("garbled counts %v, want bad crc counted", g)
 	}
 }
+
+// A unit that answers after the timeout puts a stray frame on the line. It must never be taken for the
+// next unit's answer, and the line must settle instead of shifting every later answer by one.
+func TestRTULateAnswerDoesNotShiftOthers(t *testing.T) {
+	f := newFakeUnits()
+	f.setRegs(1, Holding, 0, 1111)
+	f.setRegs(2, Holding, 0, 2222)
+	f.delay[2] = 150 * time.Millisecond
+	path := startRTUServer(t, &RTUServer{Handler: f})
+	bus := rtuBus(t, path, 100*time.Millisecond)
+	if _, err := bus.ReadRegisters(2, Holding, 0, 1); !errors.Is(err, mb.ErrRequestTimedOut) {
+		t.Fatalf("slow unit: %v, want a timeout", err)
+	}
+	// Alternate two units so that an answer shifted by one would belong to the wrong unit.
+	f.setRegs(3, Holding, 0, 3333)
+	var errs int
+	for i := 0; i < 8; i++ {
+		unit, want := uint8(1), uint16(1111)
+		if i%2 == 1 {
+			unit, want = 3, 3333
+		}
+		regs, err := bus.ReadRegisters(unit, Holding, 0, 1)
+		if err != nil {
+			errs++
+			continue
+		}
+		if regs[0] != want {
+			t.Fatalf("read %d of unit %d returned %d: another unit's answer", i, unit, regs[0])
+		}
+	}
+	if errs > 2 {
+		t.Errorf("%d of 8 reads failed after one late answer; the line did not settle", errs)
+	}
+}
