@@ -54,11 +54,11 @@ func runRead(t *testing.T, args ...string) (string, int) {
 // The installer's loop: a simulated UPS over TCP, read from the command line with the profile's scaling.
 func TestSimModbusTCPAndRead(t *testing.T) {
 	addr := startSimModbus(t, "--listen", freeAddr(t), "--profile", "ups", "--set", "input_voltage=231.4,runtime=1234")
-	out, code := runRead(t, "--bus", "tcp://"+addr, "--unit", "1", "--table", "holding", "--address", "1000", "--scale", "0.1")
-	if code != 0 || !strings.Contains(out, "holding 1000\tuint16 abcd\t231.4\traw 0x090a") {
+	out, code := runRead(t, "--bus", "tcp://"+addr, "--unit", "1", "--table", "holding", "--address", "11000", "--scale", "0.1")
+	if code != 0 || !strings.Contains(out, "holding 11000\tuint16 abcd\t231.4\traw 0x090a") {
 		t.Errorf("input voltage: exit %d\n%s", code, out)
 	}
-	out, code = runRead(t, "--bus", "tcp://"+addr, "--table", "holding", "--address", "2004", "--type", "uint32")
+	out, code = runRead(t, "--bus", "tcp://"+addr, "--table", "holding", "--address", "12004", "--type", "uint32")
 	if code != 0 || !strings.Contains(out, "\t1234\traw 0x000004d2") {
 		t.Errorf("runtime: exit %d\n%s", code, out)
 	}

@@ -29,8 +29,10 @@ type RegSpec struct {
 	States map[string]string `yaml:"states"`
 	// Equals turns an enumerated register into a 0/1 channel: 1 when the value is one of these.
 	Equals []int64 `yaml:"equals"`
-	Unit   string  `yaml:"unit"`
-	Line   int     `yaml:"-"`
+	// Invalid lists raw values the device uses for "no value" (often 0x7FFF or 0xFFFF): a bad reading.
+	Invalid []int64 `yaml:"invalid"`
+	Unit    string  `yaml:"unit"`
+	Line    int     `yaml:"-"`
 }
 
 type reduceOp uint8
@@ -48,19 +50,20 @@ var reduceNames = map[string]reduceOp{"max": reduceMax, "min": reduceMin, "avg":
 
 // point is a checked RegSpec: everything needed to turn a block of registers into one channel's value.
 type point struct {
-	ch     reading.Channel
-	unit   string
-	table  Table
-	addr   uint16
-	typ    Type
-	order  WordOrder
-	count  int
-	reduce reduceOp
-	scale  float64
-	offset float64
-	bit    int // -1: none
-	states map[int64]string
-	equals []int64
+	ch      reading.Channel
+	unit    string
+	table   Table
+	addr    uint16
+	typ     Type
+	order   WordOrder
+	count   int
+	reduce  reduceOp
+	scale   float64
+	offset  float64
+	bit     int // -1: none
+	states  map[int64]string
+	equals  []int64
+	invalid []uint64
 	// span is the number of registers (or bits) the point covers.
 	span int
 	line int
@@ -131,12 +134,15 @@ func compile(s *RegSpec, errf func(line int, format string, args ...any)) (point
 		}
 	}
 	p.equals = s.Equals
+	for _, v := range s.Invalid {
+		p.invalid = append(p.invalid, uint64(v)) // compared with the raw bits, so -1 for int16 is 0xFFFF too
+	}
 	if p.table.IsBits() {
 		for _, k := range []struct {
 			set  bool
 			name string
 		}{{s.Type != "", "type"}, {s.WordOrder != "", "word_order"}, {s.Scale != nil, "scale"}, {s.Offset != 0, "offset"},
-			{s.Bit != nil, "bit"}, {len(s.States) > 0, "states"}, {len(s.Equals) > 0, "equals"}} {
+			{s.Bit != nil, "bit"}, {len(s.States) > 0, "states"}, {len(s.Equals) > 0, "equals"}, {len(s.Invalid) > 0, "invalid"}} {
 			if k.set {
 				bad("%s does not apply to the %s table, whose values are single bits (0/1)", k.name, p.table)
 			}
@@ -273,6 +279,11 @@ func (p *point) regValue(regs []uint16) (float64, error) {
 }
 
 func (p *point) one(raw uint64) (float64, error) {
+	for _, inv := range p.invalid {
+		if raw == inv&(1<<(16*p.typ.Words())-1) {
+			return 0, fmt.Errorf("modbus: %s: the device reports no value (raw 0x%x)", p.ch, raw)
+		}
+	}
 	if p.bit >= 0 {
 		return float64(raw >> uint(p.bit) & 1), nil
 	}

@@ -81,6 +81,22 @@ func TestScaleOffsetBitsStatesAndReduce(t *testing.T) {
 			t.Errorf("%s = %v (err %v), want %v", ch, s.Value, s.Err, w)
 		}
 	}
+	// A device's "no value" marker is a bad reading, not 3276.7 V.
+	f.setRegs(1, Holding, 11000, 0x7FFF, 2306)
+	nv, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: []RegSpec{
+		{Channel: "input_voltage", Table: "holding", Address: intp(11000), Scale: f64p(0.1), Invalid: []int64{0x7FFF}},
+		{Channel: "output_voltage", Table: "holding", Address: intp(11001), Scale: f64p(0.1), Invalid: []int64{0x7FFF}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = readAll(t, nv)
+	if s := got["input_voltage"]; s.Err == nil || !strings.Contains(s.Err.Error(), "no value (raw 0x7fff)") {
+		t.Errorf("input_voltage at 0x7FFF: %v, %v", s.Value, s.Err)
+	}
+	if s := got["output_voltage"]; s.Err != nil || math.Abs(s.Value-230.6) > 1e-9 {
+		t.Errorf("output_voltage = %v (%v), want 230.6", s.Value, s.Err)
+	}
 	// A state the map does not know is a bad reading naming the value, not a silent number.
 	f.setRegs(1, Holding, 1024, 7)
 	got = readAll(t, dev)
