@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,19 @@ func TestModbusReadUsage(t *testing.T) {
 		if out, code := runRead(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, code, out)
 		}
+	}
+}
+
+// -c CONFIG --bus ID reads through a bus as configured, with the config's settings.
+func TestModbusReadConfiguredBus(t *testing.T) {
+	addr := startSimModbus(t, "--listen", freeAddr(t), "--profile", "ups", "--set", "charge=64")
+	cfg := t.TempDir() + "/rackwatch.yaml"
+	os.WriteFile(cfg, []byte("gateway: {id: gw}\nmqtt: {embedded_broker: 127.0.0.1:1883}\nbuses:\n  - {id: lan, type: modbus-tcp, address: "+addr+", timeout: 2s}\n"), 0o644)
+	out, code := runRead(t, "-c", cfg, "--bus", "lan", "--table", "holding", "--address", "12003")
+	if code != 0 || !strings.Contains(out, "\t64\t") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	if out, code := runRead(t, "-c", cfg, "--bus", "nosuch"); code != 2 || !strings.Contains(out, `no bus "nosuch"`) {
+		t.Errorf("unknown bus id: exit %d\n%s", code, out)
 	}
 }

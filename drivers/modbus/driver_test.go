@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/configs/profiles"
 )
 
 func registry() *driver.Registry {
@@ -296,4 +298,27 @@ sensors:
 	if err == nil || !strings.Contains(err.Error(), "broadcast") {
 		t.Errorf("unit 0 on RTU: %v", err)
 	}
+}
+
+// FuzzParseProfile: any file content gives a profile or FILE:LINE errors, never a panic, and whatever
+// parses can be compiled and planned.
+func FuzzParseProfile(f *testing.F) {
+	for _, name := range ProfileNames("") {
+		data, _ := fs.ReadFile(profiles.FS, name+".yaml")
+		f.Add(data)
+	}
+	f.Add([]byte("source: x\nregisters: [{channel: a, table: input, address: 65535, type: uint64}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProfile("fuzz", "fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		var points []point
+		for i := range p.Registers {
+			if pt, ok := compile(&p.Registers[i], func(int, string, ...any) {}); ok {
+				points = append(points, pt)
+			}
+		}
+		_, _ = plan(points, max(1, min(p.MaxRegisters, maxReadRegisters)), p.Gap)
+	})
 }
