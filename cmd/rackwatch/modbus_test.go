@@ -5,11 +5,17 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent"
+	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/schedule"
+	"github.com/rackwatch/rackwatch/drivers/modbus"
 )
 
 // startSimModbus runs `rackwatch sim modbus ARGS` and returns the address or device path it prints.
@@ -108,4 +114,85 @@ func TestModbusReadConfiguredBus(t *testing.T) {
 	if out, code := runRead(t, "-c", cfg, "--bus", "nosuch"); code != 2 || !strings.Contains(out, `no bus "nosuch"`) {
 		t.Errorf("unknown bus id: exit %d\n%s", code, out)
 	}
+}
+
+// The agent's own scheduler polls two units on one RS-485 line, one of which never answers: the live
+// unit's readings keep coming, all good, while the dead unit's are all bad and, thanks to its backoff,
+// cost the line far fewer requests than it has polls. A dead unit that stalled the line would show up
+// here as bad "bus busy" readings of the live one.
+func TestSchedulerDeadUnitOnSharedRTULine(t *testing.T) {
+	specs := []modbus.RegSpec{
+		{Channel: "input_voltage", Table: "holding", Address: new(int), Scale: new(float64)},
+		{Channel: "on_battery", Table: "coil", Address: new(int)},
+	}
+	*specs[0].Scale = 0.1
+	sim, err := modbus.NewSim(specs, func(ch reading.Channel) (float64, bool) {
+		return map[reading.Channel]float64{reading.InputVoltage: 229.5, reading.OnBattery: 1}[ch], true
+	}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, slave, err := modbus.OpenPTY()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer slave.Close()
+	defer master.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan struct{})
+	go func() { defer close(served); (&modbus.RTUServer{Handler: sim}).Serve(ctx, master) }()
+	defer func() { cancel(); <-served }()
+
+	cfgPath := t.TempDir() + "/rackwatch.yaml"
+	os.WriteFile(cfgPath, []byte(`gateway: {id: gw}
+mqtt: {embedded_broker: 127.0.0.1:1883}
+buses:
+  - {id: rs485, type: modbus-rtu, device: `+slave.Name()+`, baud: 19200, timeout: 100ms}
+sensors:
+  - {id: live, driver: modbus, bus: rs485, unit_id: 1, every: 200ms, registers: &map [{channel: input_voltage, table: holding, address: 0, scale: 0.1}, {channel: on_battery, table: coil, address: 0}]}
+  - {id: dead, driver: modbus, bus: rs485, unit_id: 2, every: 200ms, registers: *map}
+`), 0o644)
+	plan, err := agent.LoadAndCheck(cfgPath, registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := schedule.New(plan.Config, plan.Channels, registry(), slog.New(slog.DiscardHandler))
+	out := make(chan reading.Reading, 64)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sched.Run(runCtx, out) }()
+	defer func() { stop(); <-done }()
+
+	const want = 15 // polls of the live unit
+	livePolls, deadBad := 0, 0
+	deadline := time.After(30 * time.Second) // failure timeout only
+	for livePolls < want {
+		select {
+		case r := <-out:
+			switch {
+			case r.Sensor == "live" && r.Quality != reading.Good:
+				t.Fatalf("live unit: bad reading of %s: %v", r.Channel, r.Err)
+			case r.Sensor == "live" && r.Channel == reading.InputVoltage:
+				if r.Value != 229.5 {
+					t.Fatalf("live unit input_voltage %v, want 229.5", r.Value)
+				}
+				livePolls++
+			case r.Sensor == "dead" && r.Channel == reading.InputVoltage:
+				if r.Quality != reading.Bad {
+					t.Fatalf("dead unit gave a good reading")
+				}
+				deadBad++
+			}
+		case <-deadline:
+			t.Fatalf("only %d live polls arrived", livePolls)
+		}
+	}
+	if deadBad < want/2 {
+		t.Errorf("dead unit: %d bad readings while the live one had %d polls; want one per poll", deadBad, livePolls)
+	}
+	if n := sim.Requests(2); n >= deadBad {
+		t.Errorf("dead unit was sent %d requests for %d polls: no backoff", n, deadBad)
+	}
+	t.Logf("live polls %d, dead unit: %d bad readings, %d requests on the wire", livePolls, deadBad, sim.Requests(2))
 }
