@@ -148,3 +148,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Turning registers into values allocates nothing: it runs for every register of every poll.
+func TestDecodingAllocatesNothing(t *testing.T) {
+	specs := []RegSpec{
+		{Channel: "f", Table: "input", Address: intp(0), Type: "float32", WordOrder: "cdab", Scale: f64p(2)},
+		{Channel: "cells", Table: "input", Address: intp(0), Count: 4, Reduce: "spread", Scale: f64p(0.001)},
+		{Channel: "b", Table: "input", Address: intp(0), Bit: intp(3)},
+		{Channel: "s", Table: "input", Address: intp(0), States: map[string]string{"0x42f6": "x"}},
+	}
+	regs := []uint16{0x42F6, 0xE979, 0x1234, 0x5678}
+	for i := range specs {
+		p, ok := compile(&specs[i], func(line int, format string, args ...any) { t.Fatalf(format, args...) })
+		if !ok {
+			t.Fatal("compile")
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = p.regValue(regs) }); n != 0 {
+			t.Errorf("%s: %v allocations per value", p.ch, n)
+		}
+	}
+}

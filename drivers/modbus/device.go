@@ -55,6 +55,9 @@ func (d *Device) Counters() map[string]uint64 {
 }
 
 func (d *Device) count(err error) {
+	if err == nil {
+		return
+	}
 	var me mb.Error
 	switch {
 	case errors.Is(err, mb.ErrRequestTimedOut):
