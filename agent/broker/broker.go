@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -16,6 +17,8 @@ import (
 type Broker struct {
 	srv  *mqtt.Server
 	addr string
+	once sync.Once
+	cerr error
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients until
@@ -72,12 +75,14 @@ func (b *Broker) DropClient(id string) bool {
 	return true
 }
 
-// Close disconnects every client and stops listening.
+// Close disconnects every client and stops listening. Closing twice is harmless.
 func (b *Broker) Close() error {
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	return nil
+	b.once.Do(func() {
+		if err := b.srv.Close(); err != nil {
+			b.cerr = fmt.Errorf("broker: %w", err)
+		}
+	})
+	return b.cerr
 }
 
 // quieter moves mochi's info lines (one per client connect and disconnect) down to debug.

@@ -170,19 +170,36 @@ func (j *Journal) recover() error {
 		}
 		kept = append(kept, s)
 	}
-	j.segs = kept
 	for _, s := range kept {
 		j.nextID = max(j.nextID, s.first, s.last+1)
-		j.stats.Bytes += s.size
 	}
 	j.readCursors()
 	for _, c := range j.cursors {
 		j.nextID = max(j.nextID, c+1)
 	}
+	// Empty segments carry nothing but their name, and nextID now remembers that; the new active
+	// segment may even reuse the name.
+	var empty []string
+	for _, s := range kept {
+		if s.count == 0 {
+			empty = append(empty, s.path)
+			continue
+		}
+		j.segs = append(j.segs, s)
+		j.stats.Bytes += s.size
+	}
 	j.durable = j.nextID - 1
 	// Always append to a fresh segment: the old tail may end in garbage we cut, and a new file named
 	// by nextID also remembers nextID when everything before it is gone.
-	return j.startSegment()
+	if err := j.startSegment(); err != nil {
+		return err
+	}
+	for _, p := range empty {
+		if p != j.segs[len(j.segs)-1].path {
+			os.Remove(p)
+		}
+	}
+	return nil
 }
 
 // scanSegment validates s, truncating it at the first bad record. prev is the highest id before it.

@@ -19,6 +19,13 @@ type Message struct {
 	Retain  bool
 }
 
+// Received is a message delivered to a subscriber. Retain is set only for retained messages the broker
+// sends on subscribing (a live publication arrives without the flag).
+type Received struct {
+	Message
+	Duplicate bool
+}
+
 // Config describes one connection to one broker.
 type Config struct {
 	// URL is tcp://, tls://, ws:// or wss:// (also mqtt://, mqtts://, ssl://) followed by host:port.
@@ -38,7 +45,7 @@ type Config struct {
 	Subscribe map[string]byte
 	// OnMessage receives messages on subscribed topics. It runs on the client's goroutine and must not
 	// block. The payload is only valid during the call.
-	OnMessage func(topic string, payload []byte, retained bool)
+	OnMessage func(m Received)
 	// ConnectTimeout bounds the TCP, TLS and MQTT handshakes; 10 s when zero.
 	ConnectTimeout time.Duration
 }
@@ -64,7 +71,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		SetCleanSession(cfg.CleanSession).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetOrderMatters(false).
+		// Handlers run in arrival order on one goroutine: subscribers (tail, tests) see messages in the
+		// order the broker sent them. OnMessage must therefore not block.
+		SetOrderMatters(true).
 		SetWriteTimeout(10 * time.Second).
 		SetProtocolVersion(4)
 	if cfg.KeepAlive > 0 {
@@ -88,7 +97,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.OnMessage != nil {
 		h := cfg.OnMessage
-		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { h(m.Topic(), m.Payload(), m.Retained()) })
+		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			h(Received{Message: Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained()}, Duplicate: m.Duplicate()})
+		})
 	}
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) { cl.markLost(err) })
 	cl.c = paho.NewClient(o)
