@@ -183,3 +183,38 @@ func closeDelivery(t testing.TB, d *Delivery) {
 		t.Errorf("close: %v", err)
 	}
 }
+
+// reconnect replaces a subscriber's lost connection with a new one under the same client id (a
+// persistent session resumes and the broker delivers what it queued meanwhile).
+func (s *sub) reconnect(url, clientID string, clean bool, filters ...string) {
+	s.t.Helper()
+	fs := map[string]byte{}
+	for _, f := range filters {
+		fs[f] = 1
+	}
+	deadline := time.Now().Add(failAfter)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cl, err := mqtt.Connect(ctx, mqtt.Config{URL: url, ClientID: clientID, CleanSession: clean, Subscribe: fs,
+			OnMessage: func(m mqtt.Received) {
+				m.Payload = append([]byte(nil), m.Payload...)
+				s.mu.Lock()
+				s.msgs = append(s.msgs, m)
+				s.mu.Unlock()
+				select {
+				case s.got <- struct{}{}:
+				default:
+				}
+			}})
+		cancel()
+		if err == nil {
+			s.cl = cl
+			s.t.Cleanup(func() { cl.Disconnect(0) })
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
