@@ -23,11 +23,18 @@ import (
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
-func feed(t testing.TB, d *Delivery, from, to uint64) {
+func feed(t testing.TB, d *Delivery, from, to uint64) { feedBatch(t, d, from, to, 1) }
+
+func feedBatch(t testing.TB, d *Delivery, from, to uint64, batch int) {
 	t.Helper()
+	as := make([]alarm.Alarm, 0, batch)
 	for seq := from; seq <= to; seq++ {
-		if err := d.Transitions([]alarm.Alarm{transition(seq, "batt-heating", fmt.Sprintf("ups%d", seq%3), "battery_temp")}); err != nil {
-			t.Fatal(err)
+		as = append(as, transition(seq, "batt-heating", fmt.Sprintf("ups%d", seq%3), "battery_temp"))
+		if len(as) == batch || seq == to {
+			if err := d.Transitions(as); err != nil {
+				t.Fatal(err)
+			}
+			as = as[:0]
 		}
 	}
 }
