@@ -66,9 +66,12 @@ func childMain() {
 // childT is the little of testing.TB the helpers use (Helper, Fatal, Fatalf), for the child process.
 type childT struct{ testing.TB }
 
-func (childT) Helper()                      {}
-func (childT) Fatal(args ...any)            { fmt.Println("error", fmt.Sprint(args...)); os.Exit(1) }
-func (childT) Fatalf(f string, args ...any) { fmt.Println("error", fmt.Sprintf(f, args...)); os.Exit(1) }
+func (childT) Helper()           {}
+func (childT) Fatal(args ...any) { fmt.Println("error", fmt.Sprint(args...)); os.Exit(1) }
+func (childT) Fatalf(f string, args ...any) {
+	fmt.Println("error", fmt.Sprintf(f, args...))
+	os.Exit(1)
+}
 
 func vmHWM() int {
 	b, _ := os.ReadFile("/proc/self/status")

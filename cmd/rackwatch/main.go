@@ -16,7 +16,9 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"journal": {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
+	"tail":    {"print gateway status, alarms (and readings) from any MQTT broker as they arrive", cmdTail},
 	"version": {"print the version", cmdVersion},
 }
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/view"
+)
+
+func cmdTail(args []string) int {
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	broker := fs.String("b", "", "broker URL: tcp://host:1883, tls://host:8883, ws://host/mqtt, wss://… (required)")
+	prefix := fs.String("prefix", "rackwatch", "topic prefix (mqtt.topic_prefix of the gateways)")
+	gateway := fs.String("gateway", "+", "gateway id to follow; + for all")
+	readings := fs.Bool("readings", false, "also print readings")
+	ca := fs.String("ca", "", "CA certificate (PEM) for tls:// and wss://")
+	cert := fs.String("cert", "", "client certificate (PEM) for mutual TLS")
+	key := fs.String("key", "", "client key (PEM) for mutual TLS")
+	serverName := fs.String("server-name", "", "name expected in the broker's certificate")
+	user := fs.String("username", "", "MQTT username")
+	passFile := fs.String("password-file", "", "file holding the MQTT password")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rackwatch tail -b URL [--prefix rackwatch] [--gateway +] [--readings]\n\nPrints status, current alarms and every alarm transition (and readings) from any MQTT broker.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *broker == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-tail-%d", os.Getpid()), CleanSession: true,
+		KeepAlive: 30 * time.Second, Username: *user}
+	if *passFile != "" {
+		b, err := os.ReadFile(*passFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
+			return 2
+		}
+		cfg.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if strings.HasPrefix(*broker, "tls") || strings.HasPrefix(*broker, "ssl") || strings.HasPrefix(*broker, "mqtts") || strings.HasPrefix(*broker, "wss") {
+		tc, err := mqtt.TLSConfig(*ca, *cert, *key, *serverName)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
+			return 2
+		}
+		cfg.TLS = tc
+	}
+	base := *prefix + "/" + *gateway
+	cfg.Subscribe = map[string]byte{base + "/status": 1, base + "/events": 1, base + "/alarms/#": 1}
+	if *readings {
+		cfg.Subscribe[base+"/readings/#"] = 0
+	}
+	p := view.New(os.Stdout)
+	p.ShowGateway = *gateway == "+"
+	// Messages are rendered on their own goroutine so a slow terminal never blocks the MQTT client.
+	msgs := make(chan mqtt.Received, 1024)
+	cfg.OnMessage = func(m mqtt.Received) {
+		m.Payload = append([]byte(nil), m.Payload...)
+		select {
+		case msgs <- m:
+		default:
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		for m := range msgs {
+			if !p.Message(*prefix, m.Topic, m.Payload, m.Retain) {
+				p.Note("unexpected message on %s: %.200s", m.Topic, m.Payload)
+			}
+		}
+	}()
+	for attempt := 0; ctx.Err() == nil; {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		cl, err := mqtt.Connect(cctx, cfg)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if mqtt.KindOf(err) != mqtt.Unreachable && attempt == 0 {
+				fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
+				return 1
+			}
+			p.Note("%v; retrying", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(driver.Backoff(attempt, time.Second, 30*time.Second)):
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		p.Note("following %s on %s", base, *broker)
+		select {
+		case <-ctx.Done():
+			cl.Disconnect(100 * time.Millisecond)
+		case <-cl.Lost():
+			p.Note("connection lost: %v; reconnecting", cl.Err())
+		}
+	}
+	return 0
+}
