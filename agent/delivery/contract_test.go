@@ -5,9 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/broker"
@@ -259,4 +264,35 @@ func closeDelivery2(d *Delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	d.Close(ctx)
+}
+
+// ws:// brokers (MQTT over WebSocket, e.g. behind an HTTP proxy) carry the same contract.
+func TestWebsocketBroker(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	srv := mochi.New(&mochi.Options{Logger: testLog(t)})
+	srv.AddHook(new(auth.AllowHook), nil)
+	if err := srv.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url := "ws://" + addr + "/mqtt"
+	s := subscribe(t, url, "ws-sub", true, "rackwatch/gw1/events")
+	cfg := testConfig(t, t.TempDir(), "  brokers:\n    - {url: "+url+"}")
+	d, err := Open(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDelivery(t, d)
+	for seq := uint64(1); seq <= 10; seq++ {
+		if err := d.Transitions([]alarm.Alarm{transition(seq, "r", "s1", "temperature")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := s.waitFor("10 events over websocket", func(ms []mqtt.Received) bool { return len(ms) >= 10 })
+	checkInOrder(t, eventSeqs(t, ms, "rackwatch/gw1/events"), 10)
 }
