@@ -79,4 +79,3 @@ func TestExplainRefused(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
