@@ -184,8 +184,11 @@ func TestContractEmbeddedBroker(t *testing.T) {
 		t.Fatalf("after reconnecting: %s", sts[1].Payload)
 	}
 
-	// Close: retained offline status, clean disconnect.
+	// Close: retained offline status, clean disconnect, Commands closed.
 	closeDelivery(t, d)
+	if _, open := <-d.Commands(); open {
+		t.Fatal("Commands still open after Close")
+	}
 	ms = live.waitFor("offline on close", func(ms []mqtt.Received) bool {
 		s := onTopic(ms, "rackwatch/gw1/status")
 		return len(s) > n+2 && strings.Contains(string(s[len(s)-1].Payload), `"offline"`)

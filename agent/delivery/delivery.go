@@ -53,6 +53,8 @@ type Delivery struct {
 	events string
 
 	targets  []*target
+	cmdMu    sync.RWMutex // guards sending on cmds against Close closing it
+	cmdsDone bool
 	cmds     chan Command
 	filter   filter
 	cmdsLost atomic.Uint64
@@ -170,7 +172,7 @@ func (d *Delivery) Transitions(as []alarm.Alarm) error {
 }
 
 // Commands delivers …/cmd/ack and …/cmd/shelve messages from every broker. Read it continuously: when
-// it is full, further commands are dropped and counted.
+// it is full, further commands are dropped and counted. Close closes it.
 func (d *Delivery) Commands() <-chan Command { return d.cmds }
 
 func (d *Delivery) command(broker, topic string, payload []byte, retained bool) {
@@ -178,6 +180,11 @@ func (d *Delivery) command(broker, topic string, payload []byte, retained bool) 
 	if retained {
 		// A retained command would be replayed on every reconnect and acknowledge things again.
 		d.log.Warn("ignoring a retained command; publish commands without the retain flag", "broker", broker, "topic", topic)
+		return
+	}
+	d.cmdMu.RLock()
+	defer d.cmdMu.RUnlock()
+	if d.cmdsDone {
 		return
 	}
 	select {
@@ -249,6 +256,10 @@ func (d *Delivery) Close(ctx context.Context) error {
 	}
 	d.stop()
 	d.wg.Wait()
+	d.cmdMu.Lock()
+	d.cmdsDone = true
+	close(d.cmds)
+	d.cmdMu.Unlock()
 	err := d.j.Close()
 	if err != nil {
 		err = fmt.Errorf("delivery: %w", err)
