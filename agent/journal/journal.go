@@ -416,20 +416,7 @@ func (j *Journal) syncTo(end int64) error {
 		j.synced = target
 		j.durable = max(j.durable, upto)
 	}
-	for _, c := range j.notify {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
-	}
 	return nil
-}
-
-// Notify registers c to receive a non-blocking signal whenever new records become durable.
-func (j *Journal) Notify(c chan struct{}) {
-	j.mu.Lock()
-	j.notify = append(j.notify, c)
-	j.mu.Unlock()
 }
 
 // makeRoom rotates, drops acknowledged segments and, when the journal would still exceed MaxSize,

@@ -402,3 +402,65 @@ func BenchmarkAppendDurable(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transitions/s")
 }
+
+// A reader following the journal while compactions rewrite it sees ids only grow, never an error, and
+// ends with the latest record of every key.
+func TestReadDuringCompaction(t *testing.T) {
+	j, err := Open(t.TempDir(), Options{MaxSize: 128 << 10, SegmentSize: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.SetBrokers([]string{"slow"})
+	const rounds, keys = 300, 50
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := 0; r < rounds; r++ {
+			var rs []Record
+			for k := 0; k < keys; k++ {
+				rs = append(rs, rec(fmt.Sprintf("k%d", k), r))
+			}
+			if err := j.Append(rs); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	rd := j.NewReader()
+	var after uint64
+	last := map[string]string{}
+	finished := false
+	for !finished {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		for {
+			out, err := rd.Read(after, 16, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) == 0 {
+				break
+			}
+			for _, r := range out {
+				if r.ID <= after {
+					t.Fatalf("id %d after %d", r.ID, after)
+				}
+				after = r.ID
+				last[r.Key] = string(r.Data)
+			}
+		}
+	}
+	if j.Stats().Coalesced == 0 {
+		t.Fatal("no compaction happened during the test")
+	}
+	for k := 0; k < keys; k++ {
+		key := fmt.Sprintf("k%d", k)
+		if want := string(rec(key, rounds-1).Data); last[key] != want {
+			t.Fatalf("%s: last read %s, want %s", key, last[key], want)
+		}
+	}
+}

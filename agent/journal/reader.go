@@ -29,6 +29,17 @@ type segView struct {
 // Read appends to out up to max records with an id above after that are on disk (fsync'd), oldest first.
 // The records' Data are the caller's to keep.
 func (r *Reader) Read(after uint64, max int, out []Record) ([]Record, error) {
+	n := len(out)
+	for attempt := 0; ; attempt++ {
+		res, again, err := r.read(after, max, out[:n])
+		if !again || attempt == 10 {
+			return res, err
+		}
+	}
+}
+
+// read is one attempt; again reports that a compaction changed the files meanwhile.
+func (r *Reader) read(after uint64, max int, out []Record) (_ []Record, again bool, _ error) {
 	j := r.j
 	j.mu.Lock()
 	var views []segView
@@ -51,10 +62,17 @@ func (r *Reader) Read(after uint64, max int, out []Record) ([]Record, error) {
 			off = r.off
 		}
 		f, err := os.Open(v.path)
-		if err != nil {
-			// Removed by a compaction since the snapshot: start again from the new layout.
+		j.mu.Lock()
+		changed := j.gen != gen
+		j.mu.Unlock()
+		if err != nil || changed {
+			// Rewritten by a compaction since the snapshot (once open, the file we hold stays as it
+			// was): start again from the new layout.
+			if f != nil {
+				f.Close()
+			}
 			r.gen = 0
-			return out, nil
+			return out, true, nil
 		}
 		br := bufio.NewReaderSize(io.NewSectionReader(f, off, v.size-off), 16<<10)
 		for len(out) < max {
@@ -64,7 +82,7 @@ func (r *Reader) Read(after uint64, max int, out []Record) ([]Record, error) {
 			}
 			if err != nil {
 				f.Close()
-				return out, fmt.Errorf("journal: read %s at %d: %w", v.path, off, err)
+				return out, false, fmt.Errorf("journal: read %s at %d: %w", v.path, off, err)
 			}
 			off += int64(n)
 			if rec.ID <= after {
@@ -80,5 +98,5 @@ func (r *Reader) Read(after uint64, max int, out []Record) ([]Record, error) {
 			break
 		}
 	}
-	return out, nil
+	return out, false, nil
 }
