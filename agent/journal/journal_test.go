@@ -170,7 +170,12 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 		if st := j.Stats(); cut > start && st.Corrupt == 0 {
 			t.Fatalf("cut at %d: torn tail not counted", cut)
 		}
-		// The journal keeps working: the next record gets the next id and survives a reopen.
+		if (cut-start)%8 != 0 {
+			j.Close()
+			continue
+		}
+		// The journal keeps working: the next record gets the next id and survives a reopen. (Checked
+		// at every 8th offset: each check costs several fsyncs.)
 		appendN(t, j, "b", 0, 1)
 		j.Close()
 		j, err = Open(dir, Options{})
@@ -412,7 +417,7 @@ func TestReadDuringCompaction(t *testing.T) {
 	}
 	defer j.Close()
 	j.SetBrokers([]string{"slow"})
-	const rounds, keys = 300, 50
+	const rounds, keys = 120, 50
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -435,7 +440,7 @@ func TestReadDuringCompaction(t *testing.T) {
 		select {
 		case <-done:
 			finished = true
-		default:
+		case <-time.After(time.Millisecond): // follow the writer without spinning
 		}
 		for {
 			out, err := rd.Read(after, 16, nil)
