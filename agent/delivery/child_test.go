@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 
 // childMain opens a Delivery on $STATE with the broker $BROKER and obeys lines on stdin:
 // "feed A B" journals transitions A..B and answers "durable B"; "flush" waits for every broker and
-// answers "flushed"; "rss" answers "rss <VmHWM in KiB>".
+// answers "flushed"; "rss" answers "rss <VmHWM> <RssAnon>" in KiB.
 func childMain() {
 	t := &childT{}
 	cfg := testConfig(t, os.Getenv("STATE"), "  brokers:\n    - {url: "+os.Getenv("BROKER")+", keepalive: 5s}")
@@ -52,7 +52,7 @@ func childMain() {
 			d.Flush(context.Background())
 			fmt.Println("flushed")
 		case "rss":
-			fmt.Println("rss", vmHWM())
+			fmt.Println("rss", procStatus("VmHWM:"), procStatus("RssAnon:"))
 		case "close":
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.Close(ctx)
@@ -73,10 +73,12 @@ func (childT) Fatalf(f string, args ...any) {
 	os.Exit(1)
 }
 
-func vmHWM() int {
+// procStatus returns a kB figure of /proc/self/status: VmHWM is the peak resident set, RssAnon the part
+// of the current one that is not file-backed (heap and stacks rather than the binary's own pages).
+func procStatus(key string) int {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
+		if strings.HasPrefix(l, key) {
 			n, _ := strconv.Atoi(strings.Fields(l)[1])
 			return n
 		}
