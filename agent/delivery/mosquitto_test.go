@@ -121,6 +121,7 @@ type pki struct {
 	dir                                  string
 	ca, wrongCA, server, client, clientK string
 	serverK                              string
+	expired, expiredK                    string // a server certificate that expired an hour ago
 }
 
 func writePEM(t testing.TB, path, typ string, der []byte) string {
@@ -158,8 +159,12 @@ func makePKI(t testing.TB) pki {
 		NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
 	p.wrongCA = writePEM(t, filepath.Join(dir, "wrong-ca.pem"), "CERTIFICATE", der)
 	leaf := func(n int64, cn string, usage x509.ExtKeyUsage) (string, string) {
-		tm := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-time.Hour),
-			NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		notAfter := now.Add(time.Hour)
+		if cn == "expired" {
+			notAfter = now.Add(-time.Hour)
+		}
+		tm := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-2 * time.Hour),
+			NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"broker.test"}}
 		_, k, der := newCert(t, tm, ca, caK)
 		kd, _ := x509.MarshalECPrivateKey(k)
@@ -167,6 +172,7 @@ func makePKI(t testing.TB) pki {
 	}
 	p.server, p.serverK = leaf(3, "server", x509.ExtKeyUsageServerAuth)
 	p.client, p.clientK = leaf(4, "gw1", x509.ExtKeyUsageClientAuth)
+	p.expired, p.expiredK = leaf(5, "expired", x509.ExtKeyUsageServerAuth)
 	return p
 }
 
@@ -219,6 +225,11 @@ func TestMosquittoTLSAndAuth(t *testing.T) {
 	})
 	t.Run("no client certificate", func(t *testing.T) {
 		unhealthy(t, fmt.Sprintf("{url: %s, ca_file: %s}", m.URL, p.ca), "rejected our TLS handshake")
+	})
+
+	mx := mosquittotest.Start(t, mosquittotest.Options{CAFile: p.ca, CertFile: p.expired, KeyFile: p.expiredK})
+	t.Run("expired broker certificate", func(t *testing.T) {
+		unhealthy(t, fmt.Sprintf("{url: %s, ca_file: %s}", mx.URL, p.ca), "has expired or is not valid yet")
 	})
 
 	ma := mosquittotest.Start(t, mosquittotest.Options{Users: map[string]string{"gw1": "s3cret"}})

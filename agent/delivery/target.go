@@ -112,7 +112,7 @@ func (t *target) run(ctx context.Context) {
 				if mqtt.KindOf(err) == mqtt.Unreachable {
 					t.log.Warn("broker unreachable; alarms are kept in the journal and retried", "err", err)
 				} else {
-					t.log.Error("broker refused the connection; fix the configuration", "err", err)
+					t.log.Error("cannot connect to the broker, and retrying will not help: fix the configuration", "err", err)
 				}
 			}
 			delay := driver.Backoff(attempt, backoffBase, backoffMax)
