@@ -42,6 +42,7 @@ var (
 	backoffBase     = 500 * time.Millisecond
 	backoffMax      = 30 * time.Second
 	offlineTimeout  = 2 * time.Second
+	stableAfter     = 10 * time.Second // a connection that lasted this long resets the backoff
 )
 
 // Delivery is the running fan-out. Create it with Open and stop it with Close.

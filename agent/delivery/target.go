@@ -125,7 +125,8 @@ func (t *target) run(ctx context.Context) {
 			}
 			continue
 		}
-		attempt, lastLogged = 0, ""
+		lastLogged = ""
+		connectedAt := time.Now()
 		t.connects.Add(1)
 		t.log.Info("connected to broker")
 		t.mu.Lock()
@@ -143,6 +144,19 @@ func (t *target) run(ctx context.Context) {
 		}
 		t.log.Warn("lost the broker; reconnecting", "err", err)
 		cl.Disconnect(0)
+		// A connection that dies at once (another client with our client id, a broker that accepts and
+		// then drops us) must not turn into a tight reconnect loop: keep backing off until one lasts.
+		if time.Since(connectedAt) > stableAfter {
+			attempt = 0
+			continue
+		}
+		delay := driver.Backoff(attempt, backoffBase, backoffMax)
+		attempt++
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		}
 	}
 }
 
