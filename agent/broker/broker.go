@@ -28,12 +28,15 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
-	// A gateway has a handful of clients; keep per-client queues small so a stuck subscriber cannot eat
-	// the gateway's memory.
-	caps.MaximumInflight = 1024
-	caps.MaximumClientWritesPending = 1024
+	// A gateway has a handful of clients; keep per-client queues small so a stuck subscriber, or a
+	// persistent session whose client never comes back, cannot eat the gateway's memory.
+	caps.MaximumInflight = 256
+	caps.MaximumClientWritesPending = 256
+	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
+		// $SYS statistics every second would cost a Pi CPU for nobody; once a minute is plenty.
+		SysTopicResendInterval: 60,
 		// mochi logs every connect at info; that belongs at debug in an agent's log.
 		Logger: slog.New(quieter{log.Handler()}).With("component", "embedded-broker"),
 	})
