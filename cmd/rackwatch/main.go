@@ -18,6 +18,7 @@ var commands = map[string]command{
 	"run":     {"run the agent (-c config)", cmdRun},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
 	"journal": {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
+	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
 	"tail":    {"print gateway status, alarms (and readings) from any MQTT broker as they arrive", cmdTail},
 	"version": {"print the version", cmdVersion},
