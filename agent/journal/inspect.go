@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"os"
 )
@@ -29,7 +30,7 @@ func Inspect(dir string) (*Snapshot, error) {
 	}
 	var covered, prev uint64
 	var buf []byte
-	for _, s := range segs {
+	for i, s := range segs {
 		if s.first <= covered {
 			continue
 		}
@@ -59,7 +60,11 @@ func Inspect(dir string) (*Snapshot, error) {
 				break
 			}
 			if err != nil || r.ID <= prev {
-				snap.Damaged++
+				// A record cut short at the end of the newest segment is usually one being written
+				// right now by the running agent, not damage.
+				if !(i == len(segs)-1 && errors.Is(err, ErrTorn)) {
+					snap.Damaged++
+				}
 				break
 			}
 			prev = r.ID

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,17 +66,22 @@ func cmdTail(args []string) int {
 	p.ShowGateway = *gateway == "+"
 	// Messages are rendered on their own goroutine so a slow terminal never blocks the MQTT client.
 	msgs := make(chan mqtt.Received, 1024)
+	var dropped atomic.Uint64
 	cfg.OnMessage = func(m mqtt.Received) {
 		m.Payload = append([]byte(nil), m.Payload...)
 		select {
 		case msgs <- m:
 		default:
+			dropped.Add(1)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		for m := range msgs {
+			if n := dropped.Swap(0); n > 0 {
+				p.Note("%d messages skipped: the terminal is slower than the broker", n)
+			}
 			if !p.Message(*prefix, m.Topic, m.Payload, m.Retain) {
 				p.Note("unexpected message on %s: %.200s", m.Topic, m.Payload)
 			}
