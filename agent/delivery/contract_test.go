@@ -299,3 +299,66 @@ func TestWebsocketBroker(t *testing.T) {
 	ms := s.waitFor("10 events over websocket", func(ms []mqtt.Received) bool { return len(ms) >= 10 })
 	checkInOrder(t, eventSeqs(t, ms, "rackwatch/gw1/events"), 10)
 }
+
+// A broker that comes back without its retained messages (the in-memory embedded broker, a Mosquitto
+// without persistence) is sent every alarm's current state again after the backlog.
+func TestRetainedStatesRepublished(t *testing.T) {
+	b := startEmbedded(t)
+	addr := b.Addr()
+	cfg := testConfig(t, t.TempDir(), "  embedded_broker: "+addr)
+	d, err := Open(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDelivery(t, d)
+	restored := transition(1, "smoke", "batt-room.smoke", "smoke") // active before this run started
+	if err := d.Restore([]alarm.Alarm{restored}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Transitions([]alarm.Alarm{transition(3, "hot", "r1", "temperature"), transition(4, "hot", "r1", "temperature"),
+		transition(5, "fire", "", "")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b2, err := broker.Start(addr, testLog(t))
+	if err != nil {
+		t.Skipf("could not listen again on %s: %v", addr, err)
+	}
+	defer b2.Close()
+	want := map[string]uint64{
+		"rackwatch/gw1/alarms/smoke/batt-room.smoke/smoke": 1,
+		"rackwatch/gw1/alarms/hot/r1/temperature":          4,
+		"rackwatch/gw1/alarms/fire":                        5,
+	}
+	deadline := time.Now().Add(failAfter)
+	for {
+		// Subscribe afresh each time: only retained messages count here.
+		s := subscribe(t, b2.URL(), "dash", true, "rackwatch/gw1/alarms/#")
+		time.Sleep(50 * time.Millisecond)
+		got := map[string]uint64{}
+		for _, m := range s.snapshot() {
+			var a alarm.Alarm
+			json.Unmarshal(m.Payload, &a)
+			if m.Retain {
+				got[m.Topic] = a.Seq
+			}
+		}
+		s.close()
+		if len(got) == len(want) {
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("retained %s has seq %d, want %d (all: %v)", k, got[k], v, got)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retained states on the restarted broker: %v, want %v", got, want)
+		}
+	}
+}

@@ -54,6 +54,8 @@ type Delivery struct {
 	events string
 
 	targets  []*target
+	statesMu sync.Mutex
+	states   map[string][]byte // alarm key → JSON of its latest transition
 	cmdMu    sync.RWMutex // guards sending on cmds against Close closing it
 	cmdsDone bool
 	cmds     chan Command
@@ -82,7 +84,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery,
 	base := cfg.MQTT.TopicPrefix + "/" + cfg.Gateway.ID
 	d := &Delivery{
 		cfg: cfg, log: log, j: j, base: base, events: base + "/events",
-		cmds: make(chan Command, 64),
+		cmds: make(chan Command, 64), states: map[string][]byte{},
 	}
 	d.filter.init(cfg.MQTT.Readings, base)
 	d.runCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -163,7 +165,16 @@ func (d *Delivery) Transitions(as []alarm.Alarm) error {
 		}
 		recs[i] = journal.Record{Time: as[i].Time, Key: as[i].Key, Data: b}
 	}
-	if err := d.j.Append(recs); err != nil {
+	// The state map is updated in journal order and before a broker can read the records, so a broker
+	// republishing current states never sends one older than a transition it already has.
+	err := d.j.AppendThen(recs, func(recs []journal.Record) {
+		d.statesMu.Lock()
+		for i := range recs {
+			d.states[recs[i].Key] = recs[i].Data
+		}
+		d.statesMu.Unlock()
+	})
+	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
 	for _, t := range d.targets {
@@ -324,4 +335,39 @@ func (d *Delivery) ready() bool {
 		}
 	}
 	return true
+}
+
+// Restore tells the delivery the current state of alarms restored at start (from the agent's state
+// file), so that every broker is sent them as retained states after connecting, even a broker that lost
+// its retained messages. An alarm already seen by Transitions keeps its newer state.
+func (d *Delivery) Restore(as []alarm.Alarm) error {
+	d.statesMu.Lock()
+	defer d.statesMu.Unlock()
+	for i := range as {
+		if _, ok := d.states[as[i].Key]; ok {
+			continue
+		}
+		b, err := json.Marshal(as[i])
+		if err != nil {
+			return fmt.Errorf("delivery: %w", err)
+		}
+		d.states[as[i].Key] = b
+	}
+	return nil
+}
+
+// republish sends every known alarm state, retained, to one broker (not on …/events: these are not new
+// transitions). Best effort: the journal still delivers every transition.
+func (d *Delivery) republish(cl *mqtt.Client, alarms string) {
+	// Snapshot first: publishing may block on a slow link and must not hold up Transitions. A state
+	// newer than the snapshot is in the journal and follows on this connection, in order.
+	d.statesMu.Lock()
+	ms := make([]mqtt.Message, 0, len(d.states))
+	for k, b := range d.states {
+		ms = append(ms, mqtt.Message{Topic: alarms + k, Payload: b, QoS: 1, Retain: true})
+	}
+	d.statesMu.Unlock()
+	for _, m := range ms {
+		cl.Publish(m)
+	}
 }

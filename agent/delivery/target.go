@@ -209,8 +209,15 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 		}
 		if len(q) == 0 {
 			t.mu.Lock()
+			first := t.catchingUp
 			t.catchingUp = false
 			t.mu.Unlock()
+			if first {
+				// The backlog is out: make sure the broker holds every alarm's current state, even if it
+				// lost its retained messages (a restart without persistence, the in-memory embedded
+				// broker after our own restart).
+				t.d.republish(cl, alarm)
+			}
 			// No backlog: readings may go.
 			for {
 				e, ok := t.ring.pop()

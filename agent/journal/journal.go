@@ -341,7 +341,12 @@ func syncDir(dir string) error {
 
 // Append assigns ids to recs (setting their ID fields), writes them and returns once they are on disk
 // (fsync'd). Concurrent Appends share one fsync.
-func (j *Journal) Append(recs []Record) error {
+func (j *Journal) Append(recs []Record) error { return j.AppendThen(recs, nil) }
+
+// AppendThen is Append, calling assigned (if not nil) with the records once their ids are set, in id
+// order across concurrent callers and before any Reader can see them. assigned must be quick: it runs
+// with the journal locked.
+func (j *Journal) AppendThen(recs []Record, assigned func([]Record)) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -377,6 +382,9 @@ func (j *Journal) Append(recs []Record) error {
 	}
 	if cap(j.wbuf) > 1<<20 {
 		j.wbuf = nil // a rare huge batch should not pin its buffer
+	}
+	if assigned != nil {
+		assigned(recs)
 	}
 	s := j.segs[len(j.segs)-1]
 	s.size += int64(len(j.wbuf))
