@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,7 @@ type Delivery struct {
 	targets  []*target
 	statesMu sync.Mutex
 	states   map[string][]byte // alarm key → JSON of its latest transition
-	cmdMu    sync.RWMutex // guards sending on cmds against Close closing it
+	cmdMu    sync.RWMutex      // guards sending on cmds against Close closing it
 	cmdsDone bool
 	cmds     chan Command
 	filter   filter
@@ -95,9 +96,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery,
 		d.targets = append(d.targets, t)
 		names = append(names, t.name)
 	}
-	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
+	if addr := cfg.MQTT.EmbeddedBroker; addr != "" && !slices.Contains(names, "tcp://"+dialable(addr)) {
+		// (Listed among the brokers as well: one connection, or the two would knock each other off.)
 		t := d.newTarget(&config.Broker{URL: "tcp://" + dialable(addr), KeepAlive: config.Duration(30 * time.Second)})
-		t.embedded = true
 		d.targets = append(d.targets, t)
 		names = append(names, t.name)
 	}

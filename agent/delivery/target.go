@@ -22,7 +22,6 @@ type target struct {
 	log      *slog.Logger
 	mc       mqtt.Config
 	setupErr error
-	embedded bool
 	reader   *journal.Reader
 	wake     chan struct{}
 	ring     ring
