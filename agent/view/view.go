@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // Printer writes lines to W. It is safe for concurrent use.
@@ -216,4 +217,18 @@ func (p *Printer) Note(format string, args ...any) {
 	b = p.paint(b, dim, fmt.Sprintf(format, args...))
 	p.buf = b
 	p.emit(b)
+}
+
+// FromReading turns an agent reading into the readings payload, for printing readings without MQTT (the
+// demo).
+func FromReading(r *reading.Reading, unit string) *Reading {
+	out := &Reading{Unit: unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(alarm.TimeFormat)}
+	if r.Good() {
+		v := r.Value
+		out.Value = &v
+	} else {
+		e := r.ErrText()
+		out.Error = &e
+	}
+	return out
 }

@@ -1,11 +1,13 @@
 package view
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 func TestLines(t *testing.T) {
@@ -84,4 +86,16 @@ func FuzzMessage(f *testing.F) {
 		var sb strings.Builder
 		(&Printer{W: &sb, Color: true}).Message("rackwatch", topic, payload, retained)
 	})
+}
+
+func TestFromReading(t *testing.T) {
+	var sb strings.Builder
+	p := &Printer{W: &sb, Loc: time.UTC}
+	at := time.Date(2026, 11, 25, 3, 0, 1, 0, time.UTC)
+	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Sensor: "ups1", Channel: "charge", Value: 87, At: at}, "%"))
+	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Quality: reading.Bad, Err: errors.New("nut: timeout"), At: at}, "%"))
+	want := "2026-11-25 03:00:01.000  reading    ups1/charge = 87 %\n2026-11-25 03:00:01.000  reading    ups1/charge BAD: nut: timeout\n"
+	if sb.String() != want {
+		t.Fatalf("got %q", sb.String())
+	}
 }
