@@ -284,7 +284,9 @@ func TestWebsocketBroker(t *testing.T) {
 	}
 	defer srv.Close()
 	url := "ws://" + addr + "/mqtt"
-	s := subscribe(t, url, "ws-sub", true, "rackwatch/gw1/events")
+	// mochi starts its WebSocket listener on a goroutine: retry until it listens.
+	s := &sub{t: t, got: make(chan struct{}, 1)}
+	s.reconnect(url, "ws-sub", true, "rackwatch/gw1/events")
 	cfg := testConfig(t, t.TempDir(), "  brokers:\n    - {url: "+url+"}")
 	d, err := Open(context.Background(), cfg, testLog(t))
 	if err != nil {
