@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -15,10 +16,11 @@ import (
 
 // Broker is a running in-process MQTT broker.
 type Broker struct {
-	srv  *mqtt.Server
-	addr string
-	once sync.Once
-	cerr error
+	closing *atomic.Bool
+	srv     *mqtt.Server
+	addr    string
+	once    sync.Once
+	cerr    error
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients until
@@ -33,12 +35,13 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	caps.MaximumInflight = 256
 	caps.MaximumClientWritesPending = 256
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
+	closing := new(atomic.Bool)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		// $SYS statistics every second would cost a Pi CPU for nobody; once a minute is plenty.
 		SysTopicResendInterval: 60,
 		// mochi logs every connect at info; that belongs at debug in an agent's log.
-		Logger: slog.New(quieter{log.Handler()}).With("component", "embedded-broker"),
+		Logger: slog.New(quieter{log.Handler(), closing}).With("component", "embedded-broker"),
 	})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -57,7 +60,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		srv.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	return &Broker{srv: srv, addr: ln.Addr().String()}, nil
+	return &Broker{closing: closing, srv: srv, addr: ln.Addr().String()}, nil
 }
 
 // Addr is the address the broker listens on, with the real port when Start was given port 0.
@@ -81,6 +84,7 @@ func (b *Broker) DropClient(id string) bool {
 // Close disconnects every client and stops listening. Closing twice is harmless.
 func (b *Broker) Close() error {
 	b.once.Do(func() {
+		b.closing.Store(true)
 		if err := b.srv.Close(); err != nil {
 			b.cerr = fmt.Errorf("broker: %w", err)
 		}
@@ -88,11 +92,15 @@ func (b *Broker) Close() error {
 	return b.cerr
 }
 
-// quieter moves mochi's info lines (one per client connect and disconnect) down to debug.
-type quieter struct{ slog.Handler }
+// quieter moves mochi's info lines (one per client connect and disconnect) down to debug, and silences the
+// read errors of connections it closes itself when the broker shuts down.
+type quieter struct {
+	slog.Handler
+	closing *atomic.Bool
+}
 
 func (q quieter) Enabled(ctx context.Context, l slog.Level) bool {
-	if l == slog.LevelInfo {
+	if l == slog.LevelInfo || q.closing.Load() && l < slog.LevelError {
 		l = slog.LevelDebug
 	}
 	return q.Handler.Enabled(ctx, l)
@@ -105,5 +113,7 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 	return q.Handler.Handle(ctx, r)
 }
 
-func (q quieter) WithAttrs(as []slog.Attr) slog.Handler { return quieter{q.Handler.WithAttrs(as)} }
-func (q quieter) WithGroup(g string) slog.Handler       { return quieter{q.Handler.WithGroup(g)} }
+func (q quieter) WithAttrs(as []slog.Attr) slog.Handler {
+	return quieter{q.Handler.WithAttrs(as), q.closing}
+}
+func (q quieter) WithGroup(g string) slog.Handler { return quieter{q.Handler.WithGroup(g), q.closing} }

@@ -57,13 +57,22 @@ func cmdTail(args []string) int {
 		}
 		cfg.TLS = tc
 	}
-	base := *prefix + "/" + *gateway
-	cfg.Subscribe = map[string]byte{base + "/status": 1, base + "/events": 1, base + "/alarms/#": 1}
-	if *readings {
-		cfg.Subscribe[base+"/readings/#"] = 0
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	p := view.New(os.Stdout)
 	p.ShowGateway = *gateway == "+"
+	return follow(ctx, cfg, *prefix, *gateway, *readings, true, p)
+}
+
+// follow subscribes to a gateway's topics and prints them until ctx ends; the demo uses it too, so what
+// it shows is what reached the broker.
+// With reconnect false it returns when the connection ends (the demo's broker going away with the agent).
+func follow(ctx context.Context, cfg mqtt.Config, prefix, gateway string, readings, reconnect bool, p *view.Printer) int {
+	base := prefix + "/" + gateway
+	cfg.Subscribe = map[string]byte{base + "/status": 1, base + "/events": 1, base + "/alarms/#": 1}
+	if readings {
+		cfg.Subscribe[base+"/readings/#"] = 0
+	}
 	// Messages are rendered on their own goroutine so a slow terminal never blocks the MQTT client.
 	msgs := make(chan mqtt.Received, 1024)
 	var dropped atomic.Uint64
@@ -75,14 +84,12 @@ func cmdTail(args []string) int {
 			dropped.Add(1)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		for m := range msgs {
 			if n := dropped.Swap(0); n > 0 {
 				p.Note("%d messages skipped: the terminal is slower than the broker", n)
 			}
-			if !p.Message(*prefix, m.Topic, m.Payload, m.Retain) {
+			if !p.Message(prefix, m.Topic, m.Payload, m.Retain) {
 				p.Note("unexpected message on %s: %.200s", m.Topic, m.Payload)
 			}
 		}
@@ -108,11 +115,14 @@ func cmdTail(args []string) int {
 			continue
 		}
 		attempt = 0
-		p.Note("following %s on %s", base, *broker)
+		p.Note("following %s on %s", base, cfg.URL)
 		select {
 		case <-ctx.Done():
 			cl.Disconnect(100 * time.Millisecond)
 		case <-cl.Lost():
+			if !reconnect {
+				return 0
+			}
 			p.Note("connection lost: %v; reconnecting", cl.Err())
 		}
 	}
