@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
@@ -21,10 +21,7 @@ import (
 )
 
 // Command is an operator's command received over MQTT (…/cmd/ack, …/cmd/shelve).
-type Command struct {
-	Kind    string
-	Payload []byte
-}
+type Command = delivery.Command
 
 // Outbox is where alarm transitions and readings go: the durable journal and the MQTT fan-out.
 type Outbox interface {
@@ -33,6 +30,11 @@ type Outbox interface {
 	// Reading hands over one reading for publishing; it never blocks.
 	Reading(r *reading.Reading, unit string)
 	Commands() <-chan Command
+	// Restore hands over the alarm states restored at start, so brokers that lost their retained
+	// messages get them again.
+	Restore(as []alarm.Alarm) error
+	// Flush pushes the backlog to every reachable broker until ctx ends (the last gasp).
+	Flush(ctx context.Context) error
 	// Result answers a command on …/cmd/result.
 	Result(payload []byte)
 	Health() error
@@ -92,13 +94,16 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	open := opt.OpenOutbox
 	if open == nil {
-		open = openMQTT
+		open = OpenMQTT
 	}
 	out, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	a.out = out
+	if err := out.Restore(a.engine.Snapshot().Alarms); err != nil {
+		log.Warn("restoring retained alarm states", "err", err)
+	}
 	if cfg.Gateway.HTTP != "" {
 		srv, err := serveHTTP(cfg.Gateway.HTTP, a, log)
 		if err != nil {
@@ -348,6 +353,3 @@ func sameMQTT(a, b config.MQTT) bool {
 	}
 	return true
 }
-
-// errNoMQTT is returned until the MQTT delivery is compiled in.
-var errNoMQTT = errors.New("agent: no MQTT delivery compiled in")

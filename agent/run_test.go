@@ -49,10 +49,12 @@ func (f *fakeOutbox) Reading(r *reading.Reading, unit string) {
 	f.readings++
 	f.mu.Unlock()
 }
-func (f *fakeOutbox) Commands() <-chan Command { return f.cmds }
-func (f *fakeOutbox) Result(p []byte)          { f.mu.Lock(); f.results = append(f.results, p); f.mu.Unlock() }
-func (f *fakeOutbox) Health() error            { return nil }
-func (f *fakeOutbox) WriteMetrics(w io.Writer) { io.WriteString(w, "fake_outbox 1\n") }
+func (f *fakeOutbox) Commands() <-chan Command        { return f.cmds }
+func (f *fakeOutbox) Result(p []byte)                 { f.mu.Lock(); f.results = append(f.results, p); f.mu.Unlock() }
+func (f *fakeOutbox) Restore(as []alarm.Alarm) error  { return nil }
+func (f *fakeOutbox) Flush(ctx context.Context) error { return nil }
+func (f *fakeOutbox) Health() error                   { return nil }
+func (f *fakeOutbox) WriteMetrics(w io.Writer)        { io.WriteString(w, "fake_outbox 1\n") }
 func (f *fakeOutbox) Close(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
