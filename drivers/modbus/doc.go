@@ -8,7 +8,7 @@
 // decode.go (every type and word order), and backs off on its own when it stops answering, so one dead
 // unit never stalls the others on a shared line.
 //
-// The package also serves simulated devices (Sim, ServeRTU) for `rackwatch sim modbus` and for tests:
+// The package also serves simulated devices (Sim, RTUServer) for `rackwatch sim modbus` and for tests:
 // the library's server speaks only TCP, so the RTU side (request framing, CRC) is implemented here.
 //
 // Wiring, permissions, every config key and troubleshooting are in docs/modbus.md.
