@@ -8,4 +8,7 @@ require (
 	periph.io/x/host/v3 v3.8.5
 )
 
-require github.com/jonboulle/clockwork v0.5.0 // indirect
+require (
+	github.com/jonboulle/clockwork v0.5.0 // indirect
+	periph.io/x/devices/v3 v3.7.4 // indirect
+)
