@@ -137,12 +137,6 @@ func (c *Calibration) Humidity(adcH, tFine int32) uint32 {
 	return uint32(v >> 12)
 }
 
-// Options are the sensor keys of a bme280/bmp280.
-type Options struct {
-	Address uint16      `yaml:"address"`
-	Mux     *i2cbus.Mux `yaml:"mux"`
-}
-
 type chip struct {
 	wantBME bool
 	isBME   bool
@@ -263,18 +257,16 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 	return out, nil
 }
 
+func chipName(wantBME bool) string {
+	if wantBME {
+		return "BME280"
+	}
+	return "BMP280"
+}
+
 func check(wantBME bool) func(s *config.Sensor) ([]driver.ChannelInfo, error) {
 	return func(s *config.Sensor) ([]driver.ChannelInfo, error) {
-		o := Options{}
-		if err := s.Options.Decode(&o); err != nil {
-			return nil, err
-		}
-		a := i2cbus.Addr{Address: o.Address, Mux: o.Mux}
-		name := "BMP280"
-		if wantBME {
-			name = "BME280"
-		}
-		if err := a.Check(s, name, Addresses); err != nil {
+		if _, err := i2cbus.Decode(s, chipName(wantBME), Addresses); err != nil {
 			return nil, err
 		}
 		if wantBME {
@@ -286,12 +278,12 @@ func check(wantBME bool) func(s *config.Sensor) ([]driver.ChannelInfo, error) {
 
 func open(wantBME bool) func(ctx context.Context, env driver.Env) (driver.Device, error) {
 	return func(ctx context.Context, env driver.Env) (driver.Device, error) {
-		o := Options{}
-		if err := env.Sensor.Options.Decode(&o); err != nil {
+		a, err := i2cbus.Decode(env.Sensor, chipName(wantBME), Addresses)
+		if err != nil {
 			return nil, err
 		}
 		c := &chip{wantBME: wantBME}
-		return i2cbus.Open(ctx, env, c.name(), i2cbus.Addr{Address: o.Address, Mux: o.Mux}, c)
+		return i2cbus.Open(ctx, env, c.name(), a, c)
 	}
 }
 

@@ -32,11 +32,11 @@ type Mux struct {
 // It reports errors at the offending key.
 func (a *Addr) Check(s *config.Sensor, chip string, allowed []uint16) error {
 	if a.Address == 0 {
-		if len(allowed) == 1 {
-			a.Address = allowed[0]
-		} else {
-			return s.Options.Errorf("address", "sensor %q: address is required for %s (one of %s)", s.ID, chip, hexList(allowed))
+		if len(allowed) == 0 {
+			return s.Options.Errorf("address", "sensor %q: address is required for %s", s.ID, chip)
 		}
+		// The first allowed address is the chip's factory default.
+		a.Address = allowed[0]
 	}
 	if a.Address < 0x08 || a.Address > 0x77 {
 		return s.Options.Errorf("address", "sensor %q: address 0x%02x is outside the 7-bit range 0x08-0x77", s.ID, a.Address)

@@ -4,6 +4,7 @@
 package i2cfake
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // ErrNACK is what an unplugged device looks like on Linux i2c-dev (the kernel returns ENXIO / EREMOTEIO).
@@ -48,4 +51,54 @@ func Sensor(t testing.TB, sensorYAML string) *config.Sensor {
 		t.Fatalf("config: %v\n%s", err, doc)
 	}
 	return &cfg.Sensors[0]
+}
+
+// Open checks the sensor's options with d and opens it on bus, as the agent would.
+func Open(t testing.TB, d driver.Driver, sensorYAML string, bus i2c.Bus) (driver.Poller, error) {
+	t.Helper()
+	s := Sensor(t, sensorYAML)
+	if _, err := d.Check(s); err != nil {
+		return nil, err
+	}
+	dev, err := d.Open(context.Background(), driver.Env{Sensor: s, Bus: bus})
+	if err != nil {
+		return nil, err
+	}
+	return dev.(driver.Poller), nil
+}
+
+// Value returns the value of channel ch in samples, failing the test if it is missing or bad.
+func Value(t testing.TB, samples []driver.Sample, ch reading.Channel) float64 {
+	t.Helper()
+	for _, s := range samples {
+		if s.Channel == ch {
+			if s.Err != nil {
+				t.Fatalf("%s: %v", ch, s.Err)
+			}
+			return s.Value
+		}
+	}
+	t.Fatalf("no %s in %+v", ch, samples)
+	return 0
+}
+
+// SensirionWord returns a 16-bit word followed by its CRC8, as Sensirion and TI HDC302x chips send them.
+func SensirionWord(w uint16) []byte {
+	b := []byte{byte(w >> 8), byte(w)}
+	return append(b, crc8(b))
+}
+
+func crc8(b []byte) byte {
+	crc := byte(0xFF)
+	for _, v := range b {
+		crc ^= v
+		for i := 0; i < 8; i++ {
+			if crc&0x80 != 0 {
+				crc = crc<<1 ^ 0x31
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
 }

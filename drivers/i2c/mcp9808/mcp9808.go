@@ -1,0 +1,95 @@
+// Package mcp9808 reads the Microchip MCP9808 digital temperature sensor (±0.25 °C typical) over I2C.
+//
+// Datasheet: Microchip DS25095A. Registers: 0x01 CONFIG, 0x05 T_A, 0x06 manufacturer ID (0x0054), 0x07
+// device ID (0x04 in the upper byte), 0x08 resolution.
+//
+// Written here rather than through periph's devices/mcp9808, which replaces every bus error with a fixed
+// sentinel ("error reading temperature") so a NACK and a wrong address look alike, and which never reads
+// the manufacturer and device ids, so any chip at 0x18-0x1F (a DS2482 1-Wire bridge lives there too) is
+// taken for an MCP9808.
+package mcp9808
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"periph.io/x/conn/v3/i2c"
+
+	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
+)
+
+// Addresses: 0x18 with A2..A0 low, up to 0x1F.
+var Addresses = []uint16{0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F}
+
+const (
+	regConfig     = 0x01
+	regTemp       = 0x05
+	regManufID    = 0x06
+	regDeviceID   = 0x07
+	regResolution = 0x08
+
+	ManufacturerID = 0x0054
+	DeviceID       = 0x04
+	// At 0.0625 °C resolution a conversion takes 250 ms (datasheet, tCONV).
+	convTime = 250 * time.Millisecond
+)
+
+// Temperature converts the T_A register to °C: 13-bit two's complement in 1/16 °C; the top three bits
+// are the alert flags (datasheet 5.1.3).
+func Temperature(ta uint16) float64 {
+	raw := int16(ta<<3) >> 3
+	return float64(raw) / 16
+}
+
+type chip struct{ b [2]byte }
+
+func (c *chip) read16(d *i2c.Dev, reg byte) (uint16, error) {
+	if err := d.Tx([]byte{reg}, c.b[:]); err != nil {
+		return 0, fmt.Errorf("read register 0x%02x: %w", reg, err)
+	}
+	return uint16(c.b[0])<<8 | uint16(c.b[1]), nil
+}
+
+func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
+	m, err := c.read16(d, regManufID)
+	if err != nil {
+		return err
+	}
+	id, err := c.read16(d, regDeviceID)
+	if err != nil {
+		return err
+	}
+	if m != ManufacturerID || id>>8 != DeviceID {
+		return fmt.Errorf("%w: manufacturer id 0x%04x, device id 0x%02x; an MCP9808 reads 0x0054 and 0x04", i2cbus.ErrWrongChip, m, id>>8)
+	}
+	// Continuous conversion (SHDN clear), then the finest resolution.
+	if err := d.Tx([]byte{regConfig, 0x00, 0x00}, nil); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := d.Tx([]byte{regResolution, 0x03}, nil); err != nil {
+		return fmt.Errorf("write resolution: %w", err)
+	}
+	// The first conversion after leaving shutdown is ready one conversion time later.
+	return i2cbus.Sleep(ctx, convTime)
+}
+
+func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
+	ta, err := c.read16(d, regTemp)
+	if err != nil {
+		return out, err
+	}
+	return append(out, driver.Sample{Channel: reading.Temperature, Value: Temperature(ta)}), nil
+}
+
+// Spec describes the mcp9808 driver.
+var Spec = i2cbus.Spec{
+	Name: "mcp9808", Chip: "MCP9808", Addresses: Addresses,
+	Channels: driver.Channels(reading.Temperature),
+	New:      func() i2cbus.Chip { return &chip{} },
+}
+
+// Register adds the mcp9808 driver.
+func Register(r *driver.Registry) { r.Add(Spec.Driver()) }
