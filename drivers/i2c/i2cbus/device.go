@@ -128,6 +128,11 @@ type Chip interface {
 // ErrWrongChip is wrapped by Init when the device at the address is not the chip configured.
 var ErrWrongChip = errors.New("wrong chip")
 
+// ErrNotReady is wrapped by Measure when the chip answered but has no value yet (warming up, between
+// measurement periods). Unlike other errors it does not make the next read re-initialise the chip, which
+// would restart the warm-up.
+var ErrNotReady = errors.New("not ready")
+
 // Device is a driver.Poller around a Chip.
 type Device struct {
 	name  string // chip driver name, the error prefix
@@ -196,7 +201,9 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 	n := len(out)
 	out, err := d.chip.Measure(ctx, &d.dev, out)
 	if err != nil {
-		d.ready = false
+		if !errors.Is(err, ErrNotReady) {
+			d.ready = false
+		}
 		return out[:n], d.wrap(err)
 	}
 	return out, nil
