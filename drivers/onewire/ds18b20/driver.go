@@ -252,3 +252,20 @@ func (s *shiftAddr) Tx(addr uint16, w, r []byte) error {
 }
 
 func (s *shiftAddr) SetSpeed(f physic.Frequency) error { return s.Bus.SetSpeed(f) }
+
+// List returns the temperature probes the kernel's w1 bus has found (their directory names under
+// sysfs/bus/w1/devices), for `rackwatch scan --bus w1`.
+func List(sysfs string) ([]string, error) {
+	dir := filepath.Join(sysfs, "bus", "w1", "devices")
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("ds18b20: %s: %w (is the w1-gpio overlay enabled? dtoverlay=w1-gpio in config.txt)", dir, err)
+	}
+	var out []string
+	for _, fam := range []string{"28", "22", "10"} {
+		m, _ := filepath.Glob(filepath.Join(dir, fam+"-*"))
+		for _, p := range m {
+			out = append(out, filepath.Base(p))
+		}
+	}
+	return out, nil
+}
