@@ -30,7 +30,7 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
 		if err := v.Addr().Interface().(nodeDecoder).decodeNode(n); err != nil {
-			c.add(n.Line, "%s: %v", path, err)
+			c.add(n.Line, "%s%v", prefix(path), err)
 		}
 		return
 	}
@@ -53,7 +53,7 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			c.add(n.Line, "%s: expected a list, got %s", path, describe(n))
+			c.add(n.Line, "%sexpected a list, got %s", prefix(path), describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -66,7 +66,7 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			c.add(n.Line, "%s: expected a mapping, got %s", path, describe(n))
+			c.add(n.Line, "%sexpected a mapping, got %s", prefix(path), describe(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
@@ -74,7 +74,7 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if prev, dup := seen[k.Value]; dup {
-				c.add(k.Line, "%s: duplicate key %q (first on line %d)", path, k.Value, prev)
+				c.add(k.Line, "%sduplicate key %q (first on line %d)", prefix(path), k.Value, prev)
 				continue
 			}
 			seen[k.Value] = k.Line
@@ -85,18 +85,18 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || isNull(n) {
-			c.add(n.Line, "%s: expected a string, got %s", path, describe(n))
+			c.add(n.Line, "%sexpected a string, got %s", prefix(path), describe(n))
 			return
 		}
 		v.SetString(n.Value)
 	default:
 		if n.Kind != yaml.ScalarNode || isNull(n) {
-			c.add(n.Line, "%s: expected a %s, got %s", path, kindName(v.Kind()), describe(n))
+			c.add(n.Line, "%sexpected a %s, got %s", prefix(path), kindName(v.Kind()), describe(n))
 			return
 		}
 		p := reflect.New(v.Type())
 		if err := n.Decode(p.Interface()); err != nil {
-			c.add(n.Line, "%s: expected a %s, got %q", path, kindName(v.Kind()), n.Value)
+			c.add(n.Line, "%sexpected a %s, got %q", prefix(path), kindName(v.Kind()), n.Value)
 			return
 		}
 		v.Set(p.Elem())
@@ -105,7 +105,7 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 
 func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		c.add(n.Line, "%s: expected a mapping, got %s", path, describe(n))
+		c.add(n.Line, "%sexpected a mapping, got %s", prefix(path), describe(n))
 		return
 	}
 	t := v.Type()
@@ -131,11 +131,11 @@ func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Value == "<<" {
-			c.add(k.Line, "%s: YAML merge keys (<<) are not supported; write the keys out", path)
+			c.add(k.Line, "%sYAML merge keys (<<) are not supported; write the keys out", prefix(path))
 			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
-			c.add(k.Line, "%s: duplicate key %q (first on line %d)", path, k.Value, prev)
+			c.add(k.Line, "%sduplicate key %q (first on line %d)", prefix(path), k.Value, prev)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -145,7 +145,7 @@ func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 				restNode.Content = append(restNode.Content, k, val)
 				continue
 			}
-			c.add(k.Line, "%s: unknown key %q (known keys: %s)", path, k.Value, knownKeys(fields))
+			c.add(k.Line, "%sunknown key %q (known keys: %s)", prefix(path), k.Value, knownKeys(fields))
 			continue
 		}
 		c.decode(val, v.Field(fi), joinPath(path, k.Value))
@@ -153,6 +153,14 @@ func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if restNode != nil {
 		v.Field(rest).Set(reflect.ValueOf(Options{node: restNode, file: c.file}))
 	}
+}
+
+// prefix renders a key path for the start of a message: "mqtt.readings.every: ", or nothing at the top.
+func prefix(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
 }
 
 func joinPath(path, key string) string {

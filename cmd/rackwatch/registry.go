@@ -14,6 +14,7 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
 	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
 	"github.com/rackwatch/rackwatch/drivers/onewire/ds18b20"
+	"github.com/rackwatch/rackwatch/drivers/sim"
 	"github.com/rackwatch/rackwatch/drivers/thermal"
 )
 
@@ -35,5 +36,6 @@ func registry() *driver.Registry {
 	ds18b20.Register(r)
 	gpio.Register(r)
 	thermal.Register(r)
+	sim.Register(r)
 	return r
 }

@@ -1,0 +1,176 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// Backoff bounds for reopening a device or bus that failed.
+const (
+	backoffBase = time.Second
+	backoffMax  = time.Minute
+	// grace lets a driver that honours its context report its own timeout error before the lane gives up.
+	grace = 50 * time.Millisecond
+)
+
+// Scheduler reads every configured sensor and sends readings to one channel.
+type Scheduler struct {
+	cfg      *config.Config
+	channels map[string][]driver.ChannelInfo
+	reg      *driver.Registry
+	log      *slog.Logger
+	sensors  []*sensor
+	out      chan<- reading.Reading
+}
+
+// sensor is one configured sensor's running state. Only its lane's goroutine touches the mutable fields;
+// the counters are atomics because /metrics reads them.
+type sensor struct {
+	cfg      *config.Sensor
+	drv      *driver.Driver
+	declared []driver.ChannelInfo
+	log      *slog.Logger
+
+	dev       driver.Device
+	openErr   error
+	openFails int
+	nextOpen  time.Time
+	next      time.Time
+	buf       []driver.Sample
+	seen      []reading.Channel // channels seen so far, for drivers that learn theirs at run time
+	streaming bool              // the device pushes samples on its own goroutine
+
+	reads, failures atomic.Uint64
+	lastDur         atomic.Int64
+}
+
+// New prepares a scheduler for a checked config; channels comes from agent.Check.
+func New(cfg *config.Config, channels map[string][]driver.ChannelInfo, reg *driver.Registry, log *slog.Logger) *Scheduler {
+	s := &Scheduler{cfg: cfg, channels: channels, reg: reg, log: log}
+	for i := range cfg.Sensors {
+		sc := &cfg.Sensors[i]
+		s.sensors = append(s.sensors, &sensor{
+			cfg: sc, drv: reg.Driver(sc.Driver), declared: channels[sc.ID],
+			log: log.With("sensor", sc.ID, "driver", sc.Driver),
+		})
+	}
+	return s
+}
+
+// Run reads the sensors until ctx is done, sending readings to out (blocking: the consumer is the rules
+// loop, which never waits on the network). It returns once every goroutine it started has stopped and every
+// device and bus is closed.
+func (s *Scheduler) Run(ctx context.Context, out chan<- reading.Reading) error {
+	s.out = out
+	var wg sync.WaitGroup
+	byBus := map[string][]*sensor{}
+	for _, sn := range s.sensors {
+		if sn.drv == nil {
+			continue // agent.Check refuses such configs; tests may not have checked
+		}
+		if sn.cfg.Bus != "" {
+			byBus[sn.cfg.Bus] = append(byBus[sn.cfg.Bus], sn)
+			continue
+		}
+		l := &lane{s: s, name: "sensor " + sn.cfg.ID, sensors: []*sensor{sn}}
+		wg.Add(1)
+		go func() { defer wg.Done(); l.run(ctx) }()
+	}
+	for id, sns := range byBus {
+		l := &lane{s: s, name: "bus " + id, bus: s.cfg.BusByID(id), sensors: sns}
+		wg.Add(1)
+		go func() { defer wg.Done(); l.run(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// emit sends one reading; it gives up only when ctx is done.
+func (s *Scheduler) emit(ctx context.Context, r reading.Reading) {
+	select {
+	case s.out <- r:
+	case <-ctx.Done():
+	}
+}
+
+// emitBad marks every channel of the sensor bad with err.
+func (s *Scheduler) emitBad(ctx context.Context, sn *sensor, err error, at time.Time) {
+	sn.failures.Add(1)
+	if len(sn.declared) > 0 {
+		for _, ci := range sn.declared {
+			s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Channel: ci.Channel, Quality: reading.Bad, Err: err, At: at})
+		}
+		return
+	}
+	if len(sn.seen) > 0 {
+		for _, ch := range sn.seen {
+			s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Channel: ch, Quality: reading.Bad, Err: err, At: at})
+		}
+		return
+	}
+	// Nothing known about its channels yet: a sensor-level bad reading, so staleness still says why.
+	s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Quality: reading.Bad, Err: err, At: at})
+}
+
+func (s *Scheduler) emitSamples(ctx context.Context, sn *sensor, samples []driver.Sample, at time.Time) {
+	for i := range samples {
+		smp := &samples[i]
+		r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
+		if smp.Err != nil {
+			r.Quality, r.Err = reading.Bad, smp.Err
+		}
+		if sn.declared == nil {
+			sn.remember(smp.Channel)
+		}
+		s.emit(ctx, r)
+	}
+}
+
+func (sn *sensor) remember(ch reading.Channel) {
+	for _, c := range sn.seen {
+		if c == ch {
+			return
+		}
+	}
+	sn.seen = append(sn.seen, ch)
+}
+
+// WriteMetrics writes per-sensor read counters in the Prometheus text format.
+func (s *Scheduler) WriteMetrics(w io.Writer) {
+	sns := append([]*sensor(nil), s.sensors...)
+	sort.Slice(sns, func(i, j int) bool { return sns[i].cfg.ID < sns[j].cfg.ID })
+	fmt.Fprintln(w, "# HELP rackwatch_sensor_reads_total Reads attempted per sensor (polls and pushed samples).")
+	fmt.Fprintln(w, "# TYPE rackwatch_sensor_reads_total counter")
+	for _, sn := range sns {
+		fmt.Fprintf(w, "rackwatch_sensor_reads_total{sensor=%q} %d\n", sn.cfg.ID, sn.reads.Load())
+	}
+	fmt.Fprintln(w, "# HELP rackwatch_sensor_failures_total Reads that failed (error, timeout, panic, device not open).")
+	fmt.Fprintln(w, "# TYPE rackwatch_sensor_failures_total counter")
+	for _, sn := range sns {
+		fmt.Fprintf(w, "rackwatch_sensor_failures_total{sensor=%q} %d\n", sn.cfg.ID, sn.failures.Load())
+	}
+	fmt.Fprintln(w, "# HELP rackwatch_sensor_read_seconds Duration of the last read.")
+	fmt.Fprintln(w, "# TYPE rackwatch_sensor_read_seconds gauge")
+	for _, sn := range sns {
+		fmt.Fprintf(w, "rackwatch_sensor_read_seconds{sensor=%q} %g\n", sn.cfg.ID, time.Duration(sn.lastDur.Load()).Seconds())
+	}
+}
+
+// PanicError is a driver panic turned into an error.
+type PanicError struct{ Value any }
+
+func (p *PanicError) Error() string { return fmt.Sprintf("driver panicked: %v", p.Value) }
+
+// ErrTimeout is the error of a read that took longer than the sensor's timeout.
+var ErrTimeout = errors.New("read timed out")

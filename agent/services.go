@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/httpapi"
+)
+
+var started = time.Now()
+
+// openMQTT starts the embedded broker when configured and connects the MQTT delivery.
+func openMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error) {
+	return nil, errNoMQTT
+}
+
+func serveHTTP(addr string, a *runner, log *slog.Logger) (io.Closer, error) {
+	return httpapi.Start(addr, a, log)
+}
+
+// Health implements httpapi.Source.
+func (a *runner) Health() error { return a.out.Health() }
+
+// WriteMetrics implements httpapi.Source.
+func (a *runner) WriteMetrics(w io.Writer) {
+	a.mu.Lock()
+	st := a.stats
+	nActive := len(a.active)
+	a.mu.Unlock()
+	fmt.Fprintf(w, "# HELP rackwatch_readings_total Readings evaluated by the rules.\n# TYPE rackwatch_readings_total counter\nrackwatch_readings_total %d\n", st.readings)
+	fmt.Fprintf(w, "# HELP rackwatch_transitions_total Alarm transitions produced.\n# TYPE rackwatch_transitions_total counter\nrackwatch_transitions_total %d\n", st.transitions)
+	fmt.Fprintf(w, "# HELP rackwatch_commands_total Operator commands received.\n# TYPE rackwatch_commands_total counter\nrackwatch_commands_total %d\n", st.commands)
+	fmt.Fprintf(w, "# HELP rackwatch_journal_errors_total Transition batches the journal failed to make durable.\n# TYPE rackwatch_journal_errors_total counter\nrackwatch_journal_errors_total %d\n", st.journalErrors)
+	fmt.Fprintf(w, "# HELP rackwatch_alarms Alarms not back to normal (active, or cleared but unacknowledged).\n# TYPE rackwatch_alarms gauge\nrackwatch_alarms %d\n", nActive)
+	a.sched.WriteMetrics(w)
+	a.out.WriteMetrics(w)
+}
+
+// Status implements httpapi.Source.
+func (a *runner) Status() httpapi.Status {
+	cfg := a.plan.Config
+	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: Version, Started: started}
+	now := time.Now()
+	a.mu.Lock()
+	for _, al := range a.active {
+		st.Alarms = append(st.Alarms, httpapi.AlarmRow{Severity: al.Severity, Key: al.Key, State: al.State, Message: al.Message,
+			Acked: al.Acked, Shelved: al.ShelvedUntil != nil && al.ShelvedUntil.After(now), Since: al.Since})
+	}
+	for _, m := range a.last {
+		for _, r := range m {
+			row := httpapi.ReadingRow{Sensor: r.Sensor, Channel: string(r.Channel), Unit: a.unit(r.Sensor, r.Channel),
+				Quality: r.Quality.String(), Error: r.ErrText()}
+			if !r.At.IsZero() {
+				row.Age = now.Sub(r.At)
+				row.Value = strconv.FormatFloat(r.Value, 'f', -1, 64)
+			} else {
+				row.Error = "no reading yet"
+			}
+			st.Readings = append(st.Readings, row)
+		}
+	}
+	a.mu.Unlock()
+	rank := map[string]int{"critical": 0, "warning": 1, "info": 2}
+	sort.Slice(st.Alarms, func(i, j int) bool {
+		x, y := st.Alarms[i], st.Alarms[j]
+		if rank[x.Severity] != rank[y.Severity] {
+			return rank[x.Severity] < rank[y.Severity]
+		}
+		return x.Key < y.Key
+	})
+	sort.Slice(st.Readings, func(i, j int) bool {
+		x, y := st.Readings[i], st.Readings[j]
+		if x.Sensor != y.Sensor {
+			return x.Sensor < y.Sensor
+		}
+		return x.Channel < y.Channel
+	})
+	return st
+}
