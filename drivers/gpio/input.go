@@ -154,6 +154,7 @@ func (in *Input) Run(ctx context.Context, emit func(driver.Sample)) error {
 	last := in.read()
 	emit(driver.Sample{Channel: in.p.ch, Value: last})
 	lastEmit := time.Now()
+	fastFails := 0
 	for ctx.Err() == nil {
 		wait := min(in.p.every-time.Since(lastEmit), maxWait)
 		if wait <= 0 {
@@ -162,9 +163,20 @@ func (in *Input) Run(ctx context.Context, emit func(driver.Sample)) error {
 			lastEmit = time.Now()
 			continue
 		}
+		t0 := time.Now()
 		if !in.pin.WaitForEdge(wait) {
+			// A wait that fails at once, again and again, is a line that broke (fd closed, chip gone):
+			// return so the agent reports it and reopens the pin with backoff instead of spinning.
+			if ctx.Err() == nil && time.Since(t0) < wait/2 {
+				if fastFails++; fastFails >= 20 {
+					return fmt.Errorf("gpio: sensor %s: pin %s: waiting for an edge fails at once; the line is unusable", in.sensor, in.p.pin)
+				}
+			} else {
+				fastFails = 0
+			}
 			continue
 		}
+		fastFails = 0
 		if v := in.read(); v != last {
 			last = v
 			emit(driver.Sample{Channel: in.p.ch, Value: v})

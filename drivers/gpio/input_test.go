@@ -199,3 +199,22 @@ func BenchmarkEdgeToSample(b *testing.B) {
 	b.StopTimer()
 	reportPercentiles(b, lat)
 }
+
+// brokenPin's edge wait fails at once, like a gpioioctl line whose file descriptor went away.
+type brokenPin struct{ *gpiotest.Pin }
+
+func (p *brokenPin) WaitForEdge(time.Duration) bool { return false }
+
+func TestBrokenLineReturnsErrorInsteadOfSpinning(t *testing.T) {
+	pin := &brokenPin{&gpiotest.Pin{N: "GPIO17", EdgesChan: make(chan pgpio.Level)}}
+	d := Driver(func(string) pgpio.PinIO { return pin })
+	dev, err := d.Open(context.Background(), driver.Env{Sensor: sensor(t, "{id: s, driver: gpio-input, pin: GPIO17, channel: smoke}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = dev.(driver.Streamer).Run(context.Background(), func(driver.Sample) { n++ })
+	if err == nil || !strings.Contains(err.Error(), "unusable") || n != 1 {
+		t.Errorf("Run returned %v after %d samples; want an error after the initial level", err, n)
+	}
+}
