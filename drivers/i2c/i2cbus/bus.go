@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 
@@ -80,6 +81,12 @@ var hostOnce = sync.OnceValue(func() error {
 
 // OpenDevice opens a Linux I2C adapter by path (/dev/i2c-1) or periph name (I2C1, 1).
 func OpenDevice(device string) (i2c.BusCloser, error) {
+	if strings.HasPrefix(device, "/dev/") {
+		// Say plainly that the adapter is missing rather than periph's "no bus found".
+		if _, err := os.Stat(device); err != nil {
+			return nil, fmt.Errorf("i2cbus: %w (is I2C enabled? dtparam=i2c_arm=on in config.txt, or modprobe i2c-dev)", err)
+		}
+	}
 	if err := hostOnce(); err != nil {
 		return nil, fmt.Errorf("i2cbus: periph host init: %w", err)
 	}
