@@ -2,9 +2,12 @@ package i2cbus
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
+
+	"github.com/rackwatch/rackwatch/agent/config"
 )
 
 func TestCRC8DatasheetCheckValue(t *testing.T) {
@@ -53,5 +56,24 @@ func TestMuxPortSelectsChannelBeforeEveryTransaction(t *testing.T) {
 	}
 	if err := pb.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestBusTypeCheck(t *testing.T) {
+	for doc, want := range map[string]string{
+		"{id: i2c1, type: i2c}":                              "device is required",
+		"{id: i2c1, type: i2c, device: /dev/ttyUSB0}":        "not an I2C adapter",
+		"{id: i2c1, type: i2c, device: /dev/i2c-1, baud: 1}": "unknown key",
+	} {
+		cfg, err := config.Parse("t.yaml", []byte("gateway: {id: gw}\nmqtt: {embedded_broker: '127.0.0.1:0'}\nbuses:\n  - "+doc+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkBus(&cfg.Buses[0]); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "t.yaml:4") {
+			t.Errorf("%s: got %v, want %q at t.yaml:4", doc, err, want)
+		}
+	}
+	if _, err := OpenDevice("/dev/i2c-does-not-exist"); err == nil || !strings.Contains(err.Error(), "is I2C enabled") {
+		t.Errorf("missing adapter: %v", err)
 	}
 }
