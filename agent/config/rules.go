@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"path"
 	"time"
 
@@ -27,7 +28,8 @@ type Rule struct {
 	Any       []string `yaml:"any"`
 	Severity  string   `yaml:"severity"`
 	Latch     bool     `yaml:"latch"`
-	// Message, when set, replaces the generated first words of the alarm message (e.g. "battery room").
+	// Message, when set, starts the alarm message ("UPS room battery string A: …"), before the generated
+	// description of what was measured.
 	Message string `yaml:"message"`
 	Line    int
 }
@@ -39,6 +41,10 @@ type Match struct {
 	Labels  map[string]string `yaml:"labels"`
 	Line    int
 }
+
+// MaxRateWindow bounds a rate rule's window: the engine keeps a fixed number of buckets per window, so a
+// longer one only blurs the fit, and a rate over hours is a level rule's job.
+const MaxRateWindow = Duration(24 * time.Hour)
 
 // Rule kinds.
 const (
@@ -150,12 +156,35 @@ func (cfg *Config) validateRules(c *collector) {
 				c.add(r.Line, "rule %q: clear %g must not be above the threshold %g", r.ID, *r.Clear, *r.Above)
 			case r.Below != nil && *r.Clear < *r.Below:
 				c.add(r.Line, "rule %q: clear %g must not be below the threshold %g", r.ID, *r.Clear, *r.Below)
-			case r.Above == nil && r.Below == nil:
-				c.add(r.Line, "rule %q: clear applies only to above/below rules", r.ID)
+			case r.RateAbove != nil && *r.Clear > *r.RateAbove:
+				c.add(r.Line, "rule %q: clear %g must not be above rate_above %g", r.ID, *r.Clear, *r.RateAbove)
+			case r.RateBelow != nil && *r.Clear < *r.RateBelow:
+				c.add(r.Line, "rule %q: clear %g must not be below rate_below %g", r.ID, *r.Clear, *r.RateBelow)
+			case r.Above == nil && r.Below == nil && r.RateAbove == nil && r.RateBelow == nil:
+				c.add(r.Line, "rule %q: clear applies only to above/below and rate_above/rate_below rules", r.ID)
 			}
 		}
-		if r.Kind() == KindRate && r.Window < r.Per/4 {
-			c.add(r.Line, "rule %q: window %s is too short to fit a rate per %s", r.ID, r.Window, r.Per)
+		for _, v := range []*float64{r.Above, r.Below, r.Clear, r.RateAbove, r.RateBelow} {
+			if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+				c.add(r.Line, "rule %q: thresholds must be finite numbers", r.ID)
+				break
+			}
+		}
+		if r.Kind() != KindRate && (r.Per != 0 || r.Window != 0) {
+			c.add(r.Line, "rule %q: per and window apply only to rate_above/rate_below rules", r.ID)
+		}
+		if r.Kind() == KindRate {
+			switch {
+			case r.Window < r.Per/4:
+				c.add(r.Line, "rule %q: window %s is too short to fit a rate per %s", r.ID, r.Window, r.Per)
+			case r.Window < Duration(time.Second):
+				c.add(r.Line, "rule %q: window %s is too short; fit a rate over at least 1s (several readings)", r.ID, r.Window)
+			case r.Window > MaxRateWindow:
+				c.add(r.Line, "rule %q: window %s is longer than %s", r.ID, r.Window, MaxRateWindow)
+			}
+		}
+		if r.Kind() == KindStale && r.Stale < Duration(time.Second) {
+			c.add(r.Line, "rule %q: stale %s is too short (at least 1s)", r.ID, r.Stale)
 		}
 		if r.Kind() == KindComposite {
 			if r.Match != nil {

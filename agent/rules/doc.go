@@ -1,4 +1,13 @@
-// Package rules evaluates alarm rules on readings and keeps each alarm's lifecycle. It does no I/O, starts
-// no goroutines and reads no clock: time comes in with each reading and each Tick, so a trace replays the
-// same way every time.
+// Package rules evaluates alarm rules on readings and keeps each alarm's lifecycle: level (with clear
+// hysteresis and for/clear_for delays), state (booleans), rate of change (a least-squares fit over a time
+// window), staleness (no good reading for a while, with the last error), and composites (all/any of other
+// rules' alarms, nested). Alarms are acknowledged, latched and shelved per ISA-18.2 in spirit, and every
+// transition gets the next seq.
+//
+// It does no I/O (apart from SaveState/LoadState, which the agent calls), starts no goroutines and reads no
+// clock: time comes in with each reading, each Tick and each command, so a recorded trace replays the same
+// way every time (Replay, behind `rackwatch rules test`). Eval does not allocate once a channel has been
+// seen, unless it makes a transition.
+//
+// The engine is not safe for concurrent use; the agent owns it from one goroutine.
 package rules

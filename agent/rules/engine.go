@@ -2,7 +2,7 @@ package rules
 
 import (
 	"fmt"
-	"strconv"
+	"math"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
@@ -14,130 +14,597 @@ import (
 type Options struct {
 	Gateway string
 	Site    string
-	// Labels returns a sensor's labels (copied into alarms and used by match.labels).
+	// Labels returns a sensor's labels (copied into alarms and used by match.labels). Nil means the labels
+	// of the config's sensors.
 	Labels func(sensor string) map[string]string
-	// Unit returns the unit of a sensor's channel, for messages and the alarm object.
+	// Unit returns the unit of a sensor's channel, for messages and the alarm object. Nil means the
+	// channel's canonical unit.
 	Unit func(sensor string, ch reading.Channel) string
+	// Channels, when set, lists the channels a configured sensor will produce, so that the engine builds
+	// their alarms up front: a sensor that never answers at all then still raises its staleness alarm.
+	// Channels learned later (a nil answer) are picked up from the first reading.
+	Channels func(sensor string) []reading.Channel
 }
 
-// Engine holds every rule and every alarm's state.
+// Engine holds every rule and every alarm's state. It is not safe for concurrent use: the agent feeds it
+// from one goroutine.
 type Engine struct {
-	opt    Options
-	rules  []*rule
-	alarms map[string]*state
-	seq    uint64
+	opt   Options
+	cfg   *config.Config
+	rules []*rule
+	// composites in an order where every composite comes after the composites it refers to.
+	composites []*rule
+	inputs     map[inputKey]*input
+	bySensor   map[string][]*input
+	byKey      map[string]*series
+	all        []*series // every alarm, in creation order (for Tick, Next and Snapshot)
+	seq        uint64
+	// epoch is the first instant the engine saw; window times are kept as ns since it.
+	epoch   time.Time
+	started bool
+	// dirty is set when some rule's count of active alarms went from or to zero, so composites need a look.
+	dirty bool
+	// orphans are restored alarms whose rule no longer exists or no longer matches; they are cleared at the
+	// first evaluation rather than left active on the broker forever.
+	orphans []alarm.Alarm
 }
+
+type inputKey struct {
+	sensor string
+	ch     reading.Channel
+}
+
+// input is one sensor channel and the alarms of every rule that matches it.
+type input struct {
+	sensor string
+	ch     reading.Channel
+	series []*series
+}
+
+type kind uint8
+
+const (
+	kindLevel kind = iota
+	kindState
+	kindRate
+	kindStale
+	kindComposite
+)
 
 type rule struct {
-	cfg *config.Rule
+	cfg       *config.Rule
+	id        string
+	kind      kind
+	severity  string
+	up        bool    // level/rate: raise above the threshold (else below); state: the alarming value
+	threshold float64 // level and rate
+	clear     float64 // level and rate hysteresis; equals threshold when not configured
+	forD      time.Duration
+	clearFor  time.Duration
+	stale     time.Duration
+	per       time.Duration
+	window    time.Duration
+	perName   string // "min" for per: 1m
+	latch     bool
+	all       bool // composite: all (else any)
+	refs      []*rule
+	// active counts this rule's alarms in state active, for the composites that refer to it.
+	active int
+	comp   *series // a composite's single alarm
 }
 
-type state struct {
-	a        alarm.Alarm
-	pending  time.Time // when the condition first held, while waiting out `for`
-	raised   bool
-	hasValue bool
+// series is one alarm: one rule applied to one sensor channel (or a composite rule).
+type series struct {
+	r   *rule
+	a   alarm.Alarm // the alarm's state as published, kept up to date silently while shelved
+	in  *input
+	win *window
+	// cond is the debounced condition: it follows hot once hot has differed for `for` (raising) or
+	// `clear_for` (clearing). since is when hot last changed.
+	cond, hot bool
+	since     time.Time
+	// condCleared marks a latched alarm whose condition has gone but which waits for an acknowledgement.
+	condCleared bool
+	value       float64 // last good value
+	hasValue    bool
+	rate        float64 // last fitted rate, per rule.per
+	hasRate     bool
+	unit        string // the channel's unit (a.Unit is per-minute for rates)
+	lastGood    time.Time
+	lastErr     error
+	born        time.Time // when the alarm was built: staleness counts from here until a good reading
+	base        string    // the message without a command's note ("; acknowledged by …")
+	// published is set once a transition of this alarm has gone out (in this run or before a restart).
+	published bool
 }
 
-// New builds an engine for the configured rules.
+// New builds an engine for the configured rules. The config is expected to have passed config.Load's
+// checks; New still refuses what it cannot evaluate.
 func New(cfg *config.Config, opt Options) (*Engine, error) {
 	if opt.Labels == nil {
-		opt.Labels = func(string) map[string]string { return nil }
+		opt.Labels = func(sensor string) map[string]string {
+			if s := cfg.Sensor(sensor); s != nil {
+				return s.Labels
+			}
+			return nil
+		}
 	}
 	if opt.Unit == nil {
 		opt.Unit = func(_ string, ch reading.Channel) string { return reading.Unit(ch) }
 	}
-	e := &Engine{opt: opt, alarms: map[string]*state{}}
+	e := &Engine{opt: opt, cfg: cfg, inputs: map[inputKey]*input{}, bySensor: map[string][]*input{},
+		byKey: map[string]*series{}}
+	byID := map[string]*rule{}
 	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
-		if r.Kind() != config.KindLevel {
+		c := &cfg.Rules[i]
+		if _, dup := byID[c.ID]; dup {
+			return nil, fmt.Errorf("rules: rule %q is defined twice", c.ID)
+		}
+		r, err := compile(c)
+		if err != nil {
+			return nil, err
+		}
+		byID[c.ID] = r
+		e.rules = append(e.rules, r)
+	}
+	for _, r := range e.rules {
+		if r.kind != kindComposite {
 			continue
 		}
-		e.rules = append(e.rules, &rule{cfg: r})
+		refs := r.cfg.All
+		if len(refs) == 0 {
+			refs = r.cfg.Any
+		}
+		for _, id := range refs {
+			ref := byID[id]
+			if ref == nil {
+				return nil, fmt.Errorf("rules: rule %q refers to rule %q, which is not defined", r.id, id)
+			}
+			r.refs = append(r.refs, ref)
+		}
+	}
+	// Order composites so that one evaluation pass settles nested ones.
+	state := map[*rule]int{}
+	var visit func(r *rule) error
+	visit = func(r *rule) error {
+		switch state[r] {
+		case 1:
+			return fmt.Errorf("rules: composite rule %q refers to itself through others", r.id)
+		case 2:
+			return nil
+		}
+		state[r] = 1
+		for _, ref := range r.refs {
+			if err := visit(ref); err != nil {
+				return err
+			}
+		}
+		state[r] = 2
+		if r.kind == kindComposite {
+			e.composites = append(e.composites, r)
+		}
+		return nil
+	}
+	for _, r := range e.rules {
+		if err := visit(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range e.composites {
+		s := &series{r: r}
+		s.a = alarm.Alarm{Gateway: opt.Gateway, Site: opt.Site, Key: r.id, Rule: r.id, Severity: r.severity,
+			State: alarm.Cleared, Acked: true, Labels: map[string]string{}}
+		r.comp = s
+		e.byKey[s.a.Key] = s
+		e.all = append(e.all, s)
+	}
+	if opt.Channels != nil {
+		for i := range cfg.Sensors {
+			id := cfg.Sensors[i].ID
+			for _, ch := range opt.Channels(id) {
+				if e.inputs[inputKey{id, ch}] == nil {
+					e.newInput(id, ch, time.Time{})
+				}
+			}
+		}
 	}
 	return e, nil
+}
+
+func compile(c *config.Rule) (*rule, error) {
+	r := &rule{cfg: c, id: c.ID, severity: c.Severity, forD: c.For.D(), clearFor: c.ClearFor.D(), latch: c.Latch}
+	if r.severity == "" {
+		r.severity = alarm.Warning
+	}
+	if !reading.ValidID(c.ID) {
+		return nil, fmt.Errorf("rules: rule id %q is not valid", c.ID)
+	}
+	switch c.Kind() {
+	case config.KindComposite:
+		r.kind, r.all = kindComposite, len(c.All) > 0
+		return r, nil
+	case config.KindRate:
+		r.kind, r.per, r.window = kindRate, c.Per.D(), c.Window.D()
+		if r.per <= 0 {
+			r.per = time.Minute
+		}
+		if r.window <= 0 {
+			r.window = 2 * r.per
+		}
+		r.perName = perName(r.per)
+		if c.RateAbove != nil {
+			r.up, r.threshold = true, *c.RateAbove
+		} else {
+			r.threshold = *c.RateBelow
+		}
+	case config.KindStale:
+		r.kind, r.stale = kindStale, c.Stale.D()
+	case config.KindState:
+		r.kind, r.up = kindState, *c.State
+	default:
+		r.kind = kindLevel
+		switch {
+		case c.Above != nil:
+			r.up, r.threshold = true, *c.Above
+		case c.Below != nil:
+			r.threshold = *c.Below
+		default:
+			return nil, fmt.Errorf("rules: rule %q has no condition", c.ID)
+		}
+	}
+	r.clear = r.threshold
+	if c.Clear != nil {
+		r.clear = *c.Clear
+	}
+	if c.Match == nil {
+		return nil, fmt.Errorf("rules: rule %q has no match", c.ID)
+	}
+	return r, nil
 }
 
 // Seq is the last sequence number handed out.
 func (e *Engine) Seq() uint64 { return e.seq }
 
-// Eval feeds one reading (r.At is "now") and appends the transitions it causes to out.
-func (e *Engine) Eval(r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
-	if !r.Good() {
-		return out
+// begin notes the first instant the engine sees and flushes restored alarms that no rule owns any more.
+func (e *Engine) begin(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	if !e.started {
+		e.started, e.epoch = true, now
+		for _, s := range e.all {
+			if s.born.IsZero() {
+				s.born = now
+			}
+		}
 	}
-	labels := e.opt.Labels(r.Sensor)
-	for _, ru := range e.rules {
-		c := ru.cfg
-		if !c.Match.Matches(r.Sensor, r.Channel, labels) {
+	if len(e.orphans) > 0 {
+		for i := range e.orphans {
+			a := e.orphans[i]
+			e.seq++
+			a.State, a.Event, a.Seq, a.Time, a.Since = alarm.Cleared, alarm.EventClear, e.seq, now, now
+			a.ShelvedUntil = nil
+			a.Message = fmt.Sprintf("%s: cleared because rule %s no longer applies to it after a configuration change", a.Key, a.Rule)
+			out = append(out, a)
+		}
+		e.orphans = nil
+	}
+	return out
+}
+
+func (e *Engine) ns(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
+
+// newInput builds the alarms of every rule matching a sensor channel the engine has not seen before. It is
+// the only place Eval allocates, once per channel.
+func (e *Engine) newInput(sensor string, ch reading.Channel, now time.Time) *input {
+	in := &input{sensor: sensor, ch: ch}
+	labels := e.opt.Labels(sensor)
+	var lab map[string]string
+	for _, r := range e.rules {
+		if r.kind == kindComposite || !r.cfg.Match.Matches(sensor, ch, labels) {
 			continue
 		}
-		key := c.ID + "/" + r.Sensor + "/" + string(r.Channel)
-		st := e.alarms[key]
-		if st == nil {
-			st = &state{a: alarm.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: key, Rule: c.ID, Sensor: r.Sensor,
-				Channel: string(r.Channel), Severity: c.Severity, State: alarm.Cleared, Unit: e.opt.Unit(r.Sensor, r.Channel),
-				Labels: labels}}
-			e.alarms[key] = st
+		if lab == nil {
+			lab = make(map[string]string, len(labels))
+			for k, v := range labels {
+				lab[k] = v
+			}
 		}
-		var threshold float64
-		var bad bool
-		if c.Above != nil {
-			threshold = *c.Above
-			clear := threshold
-			if c.Clear != nil {
-				clear = *c.Clear
+		s := &series{r: r, in: in, unit: e.opt.Unit(sensor, ch), born: now}
+		s.a = alarm.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: r.id + "/" + sensor + "/" + string(ch),
+			Rule: r.id, Sensor: sensor, Channel: string(ch), Severity: r.severity, State: alarm.Cleared, Acked: true,
+			Unit: s.unit, Labels: lab}
+		switch r.kind {
+		case kindLevel:
+			s.a.Threshold = alarm.Float(r.threshold)
+		case kindRate:
+			s.a.Threshold = alarm.Float(r.threshold)
+			s.a.Unit = rateUnit(s.unit, r.perName)
+			var every time.Duration
+			if sc := e.cfg.Sensor(sensor); sc != nil {
+				every = sc.Every.D()
 			}
-			bad = r.Value > threshold || (st.raised && r.Value > clear)
-		} else {
-			threshold = *c.Below
-			clear := threshold
-			if c.Clear != nil {
-				clear = *c.Clear
-			}
-			bad = r.Value < threshold || (st.raised && r.Value < clear)
+			s.win = newWindow(r.window, every)
+		case kindStale:
+			s.a.Threshold = alarm.Float(r.stale.Seconds())
+			s.a.Unit = "s"
 		}
-		switch {
-		case bad && !st.raised:
-			if st.pending.IsZero() {
-				st.pending = r.At
+		e.byKey[s.a.Key] = s
+		e.all = append(e.all, s)
+		in.series = append(in.series, s)
+	}
+	e.inputs[inputKey{sensor, ch}] = in
+	e.bySensor[sensor] = append(e.bySensor[sensor], in)
+	return in
+}
+
+// Eval feeds one reading (r.At is "now") and appends the transitions it causes to out. A bad reading
+// changes no level, state or rate alarm (it has no value) but feeds staleness with its error. A bad
+// reading without a channel stands for every channel of its sensor (a whole device that failed).
+//
+// In steady state (channels already seen, no transition) Eval does not allocate.
+func (e *Engine) Eval(r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
+	out = e.begin(r.At, out)
+	if r.Channel == "" {
+		if !r.Good() {
+			for _, in := range e.bySensor[r.Sensor] {
+				for _, s := range in.series {
+					out = e.feed(s, r, out)
+				}
 			}
-			if r.At.Sub(st.pending) >= c.For.D() {
-				st.raised = true
-				out = e.transition(st, alarm.Active, alarm.EventRaise, r, threshold, out)
+		}
+	} else {
+		in := e.inputs[inputKey{r.Sensor, r.Channel}]
+		if in == nil {
+			in = e.newInput(r.Sensor, r.Channel, r.At)
+		}
+		for _, s := range in.series {
+			out = e.feed(s, r, out)
+		}
+	}
+	if e.dirty {
+		out = e.evalComposites(r.At, out)
+	}
+	return out
+}
+
+// feed applies one reading to one alarm.
+func (e *Engine) feed(s *series, r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
+	ru := s.r
+	now := r.At
+	if !r.Good() {
+		if ru.kind == kindStale {
+			s.lastErr = r.Err
+			out = e.checkStale(s, now, out)
+		}
+		return out
+	}
+	v := r.Value
+	s.value, s.hasValue = v, true
+	switch ru.kind {
+	case kindLevel:
+		s.setHot(ru.beyond(v, s.cond), now)
+	case kindState:
+		s.setHot((v >= 0.5) == ru.up, now)
+	case kindRate:
+		t := e.ns(now)
+		s.win.add(t, v)
+		slope, ok := s.win.slope(t)
+		if !ok {
+			// Too few readings in the window to say: the alarm keeps its condition.
+			break
+		}
+		// Six decimals: far below any sensor's resolution, and the same on every architecture (fused
+		// multiply-adds may change the last bits), so recorded timelines compare exactly.
+		s.rate, s.hasRate = math.Round(slope*ru.per.Seconds()*1e6)/1e6, true
+		s.setHot(ru.beyond(s.rate, s.cond), now)
+	case kindStale:
+		s.lastGood, s.lastErr = now, nil
+		s.setHot(false, now)
+	}
+	return e.settle(s, now, out)
+}
+
+// beyond says whether v is on the alarming side: past the threshold while the condition is off, past the
+// clear level (hysteresis) while it is on.
+func (r *rule) beyond(v float64, on bool) bool {
+	lim := r.threshold
+	if on {
+		lim = r.clear
+	}
+	if r.up {
+		return v > lim
+	}
+	return v < lim
+}
+
+func (s *series) setHot(hot bool, at time.Time) {
+	if hot != s.hot {
+		s.hot, s.since = hot, at
+	}
+}
+
+// staleRef is the instant staleness counts from.
+func (s *series) staleRef() time.Time {
+	if !s.lastGood.IsZero() {
+		return s.lastGood
+	}
+	return s.born
+}
+
+func (e *Engine) checkStale(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	if due := s.staleRef().Add(s.r.stale); !s.hot && !now.Before(due) {
+		s.hot, s.since = true, due
+	}
+	return e.settle(s, now, out)
+}
+
+// settle moves the debounced condition to the raw one once the delay has passed, and makes the transition.
+func (e *Engine) settle(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	if s.hot == s.cond {
+		return out
+	}
+	d := s.r.forD
+	if s.cond {
+		d = s.r.clearFor
+	}
+	if now.Sub(s.since) < d {
+		return out
+	}
+	s.cond = s.hot
+	if s.cond {
+		return e.raise(s, now, out)
+	}
+	return e.conditionCleared(s, now, out)
+}
+
+func (e *Engine) raise(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	if s.a.State == alarm.Active {
+		// A latched alarm whose condition came back before anyone acknowledged it: still the same alarm.
+		s.condCleared = false
+		return out
+	}
+	s.a.State, s.a.Acked, s.a.AckedBy, s.a.Since = alarm.Active, false, "", now
+	e.setActive(s.r, +1)
+	e.describe(s, now)
+	return e.emit(s, alarm.EventRaise, now, false, out)
+}
+
+func (e *Engine) conditionCleared(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	if s.a.State != alarm.Active {
+		return out
+	}
+	if s.r.latch && !s.a.Acked {
+		s.condCleared = true
+		e.describe(s, now)
+		return e.emit(s, alarm.EventUpdate, now, false, out)
+	}
+	return e.clear(s, now, false, out)
+}
+
+// clear returns an active alarm to cleared; command says an operator's command caused it (so it is
+// published even while shelved).
+func (e *Engine) clear(s *series, now time.Time, command bool, out []alarm.Alarm) []alarm.Alarm {
+	s.a.State, s.a.Since, s.condCleared = alarm.Cleared, now, false
+	e.setActive(s.r, -1)
+	e.describe(s, now)
+	return e.emit(s, alarm.EventClear, now, command, out)
+}
+
+func (e *Engine) setActive(r *rule, d int) {
+	before := r.active
+	r.active += d
+	if (before == 0) != (r.active == 0) {
+		e.dirty = true
+	}
+}
+
+// emit hands out the next seq and appends the alarm. While an alarm is shelved, changes caused by readings
+// are kept but not published (command is false); the unshelve transition then carries the current state.
+func (e *Engine) emit(s *series, event string, now time.Time, command bool, out []alarm.Alarm) []alarm.Alarm {
+	if !command && s.a.ShelvedUntil != nil {
+		return out
+	}
+	e.seq++
+	s.a.Event, s.a.Seq, s.a.Time = event, e.seq, now
+	s.published = true
+	return append(out, s.a)
+}
+
+// describe refreshes the alarm's value and message for a transition.
+func (e *Engine) describe(s *series, now time.Time) {
+	switch s.r.kind {
+	case kindLevel, kindState:
+		if s.hasValue {
+			s.a.Value = alarm.Float(s.value)
+		}
+	case kindRate:
+		if s.hasRate {
+			s.a.Value = alarm.Float(s.rate)
+		}
+	case kindStale:
+		s.a.Value = alarm.Float(now.Sub(s.staleRef()).Seconds())
+	}
+	// A restored alarm has no value yet: keep the message it had rather than describe "0 °C".
+	fresh := s.hasValue
+	switch s.r.kind {
+	case kindRate:
+		fresh = s.hasRate
+	case kindStale, kindComposite:
+		fresh = true
+	}
+	if fresh || s.base == "" {
+		s.base = e.message(s, now)
+	}
+	s.a.Message = s.base
+}
+
+// evalComposites re-evaluates every composite, innermost first, so a composite raises in the same call as
+// its last input.
+func (e *Engine) evalComposites(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	for e.dirty {
+		e.dirty = false
+		for _, r := range e.composites {
+			hot := r.all
+			for _, ref := range r.refs {
+				if r.all && ref.active == 0 {
+					hot = false
+					break
+				}
+				if !r.all && ref.active > 0 {
+					hot = true
+					break
+				}
 			}
-		case !bad && st.raised:
-			st.raised = false
-			st.pending = time.Time{}
-			out = e.transition(st, alarm.Cleared, alarm.EventClear, r, threshold, out)
-		case !bad:
-			st.pending = time.Time{}
+			r.comp.setHot(hot, now)
+			out = e.settle(r.comp, now, out)
 		}
 	}
 	return out
 }
 
-// Tick advances time without a reading (for `for` delays and staleness) and appends transitions to out.
-func (e *Engine) Tick(now time.Time, out []alarm.Alarm) []alarm.Alarm { return out }
-
-func (e *Engine) transition(st *state, to, event string, r *reading.Reading, threshold float64, out []alarm.Alarm) []alarm.Alarm {
-	e.seq++
-	a := &st.a
-	a.State, a.Event, a.Seq, a.Time = to, event, e.seq, r.At
-	a.Value, a.Threshold = alarm.Float(r.Value), alarm.Float(threshold)
-	if to == alarm.Active {
-		a.Since = r.At
-		a.Acked = false
+// Tick advances time without a reading: it raises and clears alarms whose `for`/`clear_for` delay has
+// passed, raises staleness alarms, ends expired shelves, and appends the transitions to out. The agent
+// calls it periodically (or at Next); it costs one pass over all alarms.
+func (e *Engine) Tick(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+	out = e.begin(now, out)
+	for _, s := range e.all {
+		if s.a.ShelvedUntil != nil && !now.Before(*s.a.ShelvedUntil) {
+			out = e.unshelve(s, now, "shelve expired", out)
+		}
+		if s.r.kind == kindComposite {
+			continue
+		}
+		if s.r.kind == kindStale {
+			out = e.checkStale(s, now, out)
+		} else {
+			out = e.settle(s, now, out)
+		}
 	}
-	a.Message = e.message(st, r, threshold)
-	return append(out, *a)
+	e.dirty = true
+	return e.evalComposites(now, out)
 }
 
-func (e *Engine) message(st *state, r *reading.Reading, threshold float64) string {
-	unit := st.a.Unit
-	v := strconv.FormatFloat(r.Value, 'f', -1, 64)
-	if st.a.State == alarm.Cleared {
-		return fmt.Sprintf("%s %s back to normal at %s%s", r.Sensor, r.Channel, v, unit)
+// Next returns the earliest instant at which Tick has something to do (a delay ending, a sensor becoming
+// stale, a shelve expiring), or the zero time if nothing is pending. Replays tick exactly there; the agent
+// may use it to sleep no longer than needed.
+func (e *Engine) Next() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
 	}
-	return fmt.Sprintf("%s %s %s%s, limit %g%s", r.Sensor, r.Channel, v, unit, threshold, unit)
+	for _, s := range e.all {
+		if s.a.ShelvedUntil != nil {
+			consider(*s.a.ShelvedUntil)
+		}
+		if s.hot != s.cond {
+			d := s.r.forD
+			if s.cond {
+				d = s.r.clearFor
+			}
+			consider(s.since.Add(d))
+		} else if s.r.kind == kindStale && !s.hot && e.started {
+			consider(s.staleRef().Add(s.r.stale))
+		}
+	}
+	return next
 }

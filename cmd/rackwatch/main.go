@@ -17,6 +17,7 @@ type command struct {
 var commands = map[string]command{
 	"run":     {"run the agent (-c config)", cmdRun},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"scan":    {"probe an I2C bus (or the kernel 1-Wire bus) and print config lines for the sensors found", cmdScan},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
 	"version": {"print the version", cmdVersion},
