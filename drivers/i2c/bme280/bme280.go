@@ -142,7 +142,11 @@ type chip struct {
 	isBME   bool
 	cal     Calibration
 	buf     [26]byte
+	w       [2]byte // register writes, kept here so a read does not allocate
 }
+
+// reg returns c.w filled with the given bytes.
+func (c *chip) reg(b ...byte) []byte { return c.w[:copy(c.w[:], b)] }
 
 func (c *chip) name() string {
 	if c.wantBME {
@@ -194,7 +198,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 }
 
 func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
-	if err := d.Tx([]byte{regCtrlMeas, ctrlMeasForced}, nil); err != nil {
+	if err := d.Tx(c.reg(regCtrlMeas, ctrlMeasForced), nil); err != nil {
 		return out, fmt.Errorf("start conversion: %w", err)
 	}
 	if err := i2cbus.Sleep(ctx, measureTime); err != nil {
@@ -203,7 +207,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 	// The conversion normally ends within measureTime; allow a few more polls for a slow part.
 	status := c.buf[:1]
 	for i := 0; ; i++ {
-		if err := d.Tx([]byte{regStatus}, status); err != nil {
+		if err := d.Tx(c.reg(regStatus), status); err != nil {
 			return out, fmt.Errorf("read status: %w", err)
 		}
 		if status[0]&0x08 == 0 {
@@ -220,7 +224,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 	if !c.isBME {
 		data = c.buf[:6]
 	}
-	if err := d.Tx([]byte{regData}, data); err != nil {
+	if err := d.Tx(c.reg(regData), data); err != nil {
 		return out, fmt.Errorf("read data: %w", err)
 	}
 	adcP := int32(data[0])<<12 | int32(data[1])<<4 | int32(data[2])>>4

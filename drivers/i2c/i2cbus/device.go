@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/i2c"
@@ -214,13 +215,25 @@ func (d *Device) Close() error { return nil }
 
 var _ driver.Poller = (*Device)(nil)
 
+// timers are reused by Sleep so a conversion wait does not allocate on every read. Since Go 1.23 a
+// stopped timer's channel is drained by Stop, so a pooled timer can be Reset safely.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Sleep waits for d or until ctx is done. Conversion waits use it so the scheduler's timeout interrupts them.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	t := timers.Get().(*time.Timer)
+	t.Reset(d)
+	defer func() {
+		t.Stop()
+		timers.Put(t)
+	}()
 	select {
 	case <-t.C:
 		return nil

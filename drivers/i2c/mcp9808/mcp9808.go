@@ -56,14 +56,21 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 	if m != ManufacturerID || id>>8 != DeviceID {
 		return fmt.Errorf("%w: manufacturer id 0x%04x, device id 0x%02x; an MCP9808 reads 0x0054 and 0x04", i2cbus.ErrWrongChip, m, id>>8)
 	}
-	// Continuous conversion (SHDN clear), then the finest resolution.
-	if err := d.Tx([]byte{regConfig, 0x00, 0x00}, nil); err != nil {
-		return fmt.Errorf("write config: %w", err)
+	cfg, err := c.read16(d, regConfig)
+	if err != nil {
+		return err
 	}
 	if err := d.Tx([]byte{regResolution, 0x03}, nil); err != nil {
 		return fmt.Errorf("write resolution: %w", err)
 	}
-	// The first conversion after leaving shutdown is ready one conversion time later.
+	if cfg&0x0100 == 0 {
+		return nil
+	}
+	// In shutdown (SHDN, bit 8): start continuous conversion. The first result is ready one conversion
+	// time later.
+	if err := d.Tx([]byte{regConfig, byte(cfg>>8) &^ 0x01, byte(cfg)}, nil); err != nil {
+		return fmt.Errorf("leave shutdown: %w", err)
+	}
 	return i2cbus.Sleep(ctx, convTime)
 }
 

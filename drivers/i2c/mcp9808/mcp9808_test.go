@@ -31,8 +31,9 @@ func TestReadAndWrongChip(t *testing.T) {
 	pb := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x19, W: []byte{0x06}, R: []byte{0x00, 0x54}},
 		{Addr: 0x19, W: []byte{0x07}, R: []byte{0x04, 0x00}},
-		{Addr: 0x19, W: []byte{0x01, 0x00, 0x00}},
+		{Addr: 0x19, W: []byte{0x01}, R: []byte{0x01, 0x00}}, // shut down
 		{Addr: 0x19, W: []byte{0x08, 0x03}},
+		{Addr: 0x19, W: []byte{0x01, 0x00, 0x00}},
 		{Addr: 0x19, W: []byte{0x05}, R: []byte{0xC1, 0x94}},
 	}}
 	p, err := i2cfake.Open(t, Spec.Driver(), "{id: r3.exhaust, driver: mcp9808, bus: i2c1, address: 0x19}", pb)

@@ -64,6 +64,9 @@ func parse(s *config.Sensor) (parsed, error) {
 		return parsed{}, s.Options.Errorf("rom", "sensor %q: family 0x%02x is not a DS18B20 (28), DS1822 (22) or DS18S20 (10)", s.ID, byte(a))
 	}
 	p := parsed{rom: o.ROM, addr: a, sysfs: o.Sysfs, bridge: i2cbus.Addr{Address: o.Address, Mux: o.Mux}}
+	if s.Timeout.D() < time.Second {
+		return p, config.Errors{{File: s.Options.File(), Line: s.Line, Msg: fmt.Sprintf("sensor %q: a DS18B20 conversion takes up to 750 ms but the read timeout is %s; set every (or timeout) to at least 1s", s.ID, s.Timeout)}}
+	}
 	if s.Bus == "" {
 		if o.Address != 0 || o.Mux != nil {
 			return p, s.Options.Errorf("address", "sensor %q: address and mux are for a DS248x bridge on an I2C bus; add bus: or remove them", s.ID)

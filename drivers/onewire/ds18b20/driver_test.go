@@ -201,3 +201,10 @@ func TestBridgeAtStrappedAddress(t *testing.T) {
 		t.Errorf("bridge handshake at 0x1a not performed: %d ops", pb.Count)
 	}
 }
+
+func TestTimeoutShorterThanConversionRejected(t *testing.T) {
+	s := sensorNoBus(t, "{id: p, driver: ds18b20, rom: "+rom+", every: 500ms}")
+	if _, err := check(s); err == nil || !strings.Contains(err.Error(), "750 ms") {
+		t.Errorf("got %v", err)
+	}
+}
