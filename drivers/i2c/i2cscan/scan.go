@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
@@ -59,7 +60,16 @@ func muxKey(m *i2cbus.Mux) int {
 	return int(m.Address)<<4 | m.Channel
 }
 
-// present returns the addresses that acknowledge a one-byte read, skipping those in skip.
+// commandProbe is, for chips that NACK a read when no command is pending (Sensirion-style command
+// sets), a harmless command whose acknowledge shows the chip is there: HDC302x manufacturer id,
+// SGP30 get_feature_set, SCD4x get_data_ready_status (allowed in periodic mode too).
+var commandProbe = map[uint16][]byte{
+	0x44: {0x37, 0x81}, 0x45: {0x37, 0x81}, 0x46: {0x37, 0x81}, 0x47: {0x37, 0x81},
+	0x58: {0x20, 0x2F}, 0x62: {0xE4, 0xB8},
+}
+
+// present returns the addresses that acknowledge a one-byte read (or their probe command), skipping
+// those in skip. Linux i2c-dev offers no zero-length "quick" write through periph, so a read it is.
 func present(bus i2c.Bus, skip []uint16) []uint16 {
 	var out []uint16
 	var b [1]byte
@@ -69,10 +79,18 @@ func present(bus i2c.Bus, skip []uint16) []uint16 {
 		}
 		if bus.Tx(a, nil, b[:]) == nil {
 			out = append(out, a)
+			continue
+		}
+		if cmd, ok := commandProbe[a]; ok && bus.Tx(a, cmd, nil) == nil {
+			out = append(out, a)
+			sleep(10 * time.Millisecond) // let the command finish before the next one
 		}
 	}
 	return out
 }
+
+// sleep is time.Sleep; the scan is a command-line tool with nothing else to do meanwhile.
+var sleep = time.Sleep
 
 func contains(l []uint16, v uint16) bool {
 	for _, x := range l {
@@ -125,8 +143,14 @@ func isMux(bus i2c.Bus, a uint16) bool {
 	return ok && got[0] == 0x05
 }
 
+// sensirion sends a command, waits the longest execution time of the probed commands (get_feature_set,
+// 10 ms), and reads one CRC-checked word.
 func sensirion(bus i2c.Bus, a uint16, cmd uint16) (uint16, bool) {
-	b, ok := read(bus, a, []byte{byte(cmd >> 8), byte(cmd)}, 3)
+	if bus.Tx(a, []byte{byte(cmd >> 8), byte(cmd)}, nil) != nil {
+		return 0, false
+	}
+	sleep(10 * time.Millisecond)
+	b, ok := read(bus, a, nil, 3)
 	if !ok || i2cbus.CRC8(b[:2]) != b[2] {
 		return 0, false
 	}
@@ -180,8 +204,13 @@ func identify(bus i2c.Bus, a uint16) Found {
 			f.Driver, f.What = "sgp30", "SGP30 (by address)"
 		}
 	case a == 0x62:
-		// Reading its serial needs stopping periodic measurement; the address is distinctive enough.
-		f.Driver, f.What = "scd4x", "SCD40/SCD41 (by address)"
+		// get_data_ready_status answers in idle and in periodic mode; the serial number would need
+		// stopping a running measurement.
+		if _, ok := sensirion(bus, a, 0xE4B8); ok {
+			f.Driver, f.What, f.Sure = "scd4x", "SCD40/SCD41 (answers get_data_ready_status with a valid CRC)", true
+		} else {
+			f.Driver, f.What = "scd4x", "SCD40/SCD41 (by address)"
+		}
 	case a >= 0x40 && a <= 0x4F:
 		if a >= 0x44 && a <= 0x47 {
 			if id, ok := sensirion(bus, a, 0x3781); ok && id == 0x3000 {
