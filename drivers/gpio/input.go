@@ -188,7 +188,10 @@ func (in *Input) Run(ctx context.Context, emit func(driver.Sample)) error {
 		// Lock-out: swallow the bounce, then settle on the level the contact came to rest at.
 		end := time.Now().Add(in.p.debounce)
 		for d := time.Until(end); d > 0 && ctx.Err() == nil; d = time.Until(end) {
-			in.pin.WaitForEdge(min(d, maxWait))
+			w := min(d, maxWait)
+			if t := time.Now(); !in.pin.WaitForEdge(w) && time.Since(t) < w/2 {
+				time.Sleep(min(d, 5*time.Millisecond)) // a failing line must not spin here either
+			}
 		}
 		if ctx.Err() != nil {
 			break
