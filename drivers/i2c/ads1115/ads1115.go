@@ -139,6 +139,7 @@ func parse(s *config.Sensor) (Options, i2cbus.Addr, []input, []driver.ChannelInf
 }
 
 type chip struct {
+	i2cbus.Scratch
 	ins  []input
 	conv time.Duration
 	b    [2]byte
@@ -146,7 +147,7 @@ type chip struct {
 
 func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 	// No id register: reading the config register at least proves something answers at the address.
-	if err := d.Tx([]byte{0x01}, c.b[:]); err != nil {
+	if err := d.Tx(c.W(0x01), c.b[:]); err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
 	return nil
@@ -157,7 +158,7 @@ func Volts(code int16, fsr float64) float64 { return float64(code) * fsr / 32768
 
 func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
 	for _, in := range c.ins {
-		if err := d.Tx([]byte{0x01, byte(in.config >> 8), byte(in.config)}, nil); err != nil {
+		if err := d.Tx(c.W(0x01, byte(in.config>>8), byte(in.config)), nil); err != nil {
 			return out, fmt.Errorf("start %s: %w", in.ch, err)
 		}
 		if err := i2cbus.Sleep(ctx, c.conv); err != nil {
@@ -165,7 +166,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 		}
 		done := false
 		for i := 0; i < 5 && !done; i++ {
-			if err := d.Tx([]byte{0x01}, c.b[:]); err != nil {
+			if err := d.Tx(c.W(0x01), c.b[:]); err != nil {
 				return out, fmt.Errorf("poll %s: %w", in.ch, err)
 			}
 			if done = c.b[0]&0x80 != 0; !done {
@@ -177,7 +178,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 		if !done {
 			return out, fmt.Errorf("%s: conversion did not finish", in.ch)
 		}
-		if err := d.Tx([]byte{0x00}, c.b[:]); err != nil {
+		if err := d.Tx(c.W(0x00), c.b[:]); err != nil {
 			return out, fmt.Errorf("read %s: %w", in.ch, err)
 		}
 		code := int16(uint16(c.b[0])<<8 | uint16(c.b[1]))

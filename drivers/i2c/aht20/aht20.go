@@ -28,23 +28,26 @@ func Decode(b []byte) (t, rh float64, err error) {
 	return float64(tr)/(1<<20)*200 - 50, float64(h) / (1 << 20) * 100, nil
 }
 
-type chip struct{ b [7]byte }
+type chip struct {
+	i2cbus.Scratch
+	b [7]byte
+}
 
 func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 	// Power-on to ready is 40 ms at most; a chip that has been up longer answers at once.
-	if err := d.Tx([]byte{0x71}, c.b[:1]); err != nil {
+	if err := d.Tx(c.W(0x71), c.b[:1]); err != nil {
 		return fmt.Errorf("read status: %w", err)
 	}
 	if c.b[0]&0x08 != 0 {
 		return nil
 	}
-	if err := d.Tx([]byte{0xBE, 0x08, 0x00}, nil); err != nil {
+	if err := d.Tx(c.W(0xBE, 0x08, 0x00), nil); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
 	if err := i2cbus.Sleep(ctx, 10*time.Millisecond); err != nil {
 		return err
 	}
-	if err := d.Tx([]byte{0x71}, c.b[:1]); err != nil {
+	if err := d.Tx(c.W(0x71), c.b[:1]); err != nil {
 		return fmt.Errorf("read status: %w", err)
 	}
 	if c.b[0]&0x08 == 0 {
@@ -54,7 +57,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 }
 
 func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
-	if err := d.Tx([]byte{0xAC, 0x33, 0x00}, nil); err != nil {
+	if err := d.Tx(c.W(0xAC, 0x33, 0x00), nil); err != nil {
 		return out, fmt.Errorf("trigger: %w", err)
 	}
 	if err := i2cbus.Sleep(ctx, 80*time.Millisecond); err != nil {

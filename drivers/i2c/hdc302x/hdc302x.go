@@ -24,12 +24,13 @@ func Convert(t, rh uint16) (float64, float64) {
 }
 
 type chip struct {
+	i2cbus.Scratch
 	b [6]byte
 	w [2]uint16
 }
 
 func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
-	if err := d.Tx([]byte{0x37, 0x81}, c.b[:3]); err != nil {
+	if err := d.Tx(c.W(0x37, 0x81), c.b[:3]); err != nil {
 		return fmt.Errorf("read manufacturer id: %w", err)
 	}
 	if err := i2cbus.Words(c.b[:3], c.w[:1]); err != nil {
@@ -42,7 +43,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 }
 
 func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
-	if err := d.Tx([]byte{0x24, 0x00}, nil); err != nil {
+	if err := d.Tx(c.W(0x24, 0x00), nil); err != nil {
 		return out, fmt.Errorf("trigger: %w", err)
 	}
 	// LPM0 converts in about 12.5 ms; the chip NACKs a read until it is done.

@@ -273,3 +273,10 @@ func Words(b []byte, words []uint16) error {
 	}
 	return nil
 }
+
+// Scratch is embedded in a chip's state to build register writes without allocating on every read:
+// d.Tx(c.W(reg, value), nil).
+type Scratch struct{ w [4]byte }
+
+// W returns the bytes in the scratch buffer.
+func (s *Scratch) W(b ...byte) []byte { return s.w[:copy(s.w[:], b)] }

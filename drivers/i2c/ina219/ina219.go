@@ -37,19 +37,20 @@ func Decode(shuntReg, busReg uint16, shunt float64) (v, i, p float64, err error)
 }
 
 type chip struct {
+	i2cbus.Scratch
 	shunt float64
 	b     [2]byte
 }
 
 func (c *chip) read(d *i2c.Dev, reg byte) (uint16, error) {
-	if err := d.Tx([]byte{reg}, c.b[:]); err != nil {
+	if err := d.Tx(c.W(reg), c.b[:]); err != nil {
 		return 0, fmt.Errorf("read register 0x%02x: %w", reg, err)
 	}
 	return uint16(c.b[0])<<8 | uint16(c.b[1]), nil
 }
 
 func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
-	if err := d.Tx([]byte{0x00, configValue >> 8, configValue & 0xFF}, nil); err != nil {
+	if err := d.Tx(c.W(0x00, configValue>>8, configValue&0xFF), nil); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	got, err := c.read(d, 0x00)

@@ -35,10 +35,13 @@ func Temperature(ta uint16) float64 {
 	return float64(raw) / 16
 }
 
-type chip struct{ b [2]byte }
+type chip struct {
+	i2cbus.Scratch
+	b [2]byte
+}
 
 func (c *chip) read16(d *i2c.Dev, reg byte) (uint16, error) {
-	if err := d.Tx([]byte{reg}, c.b[:]); err != nil {
+	if err := d.Tx(c.W(reg), c.b[:]); err != nil {
 		return 0, fmt.Errorf("read register 0x%02x: %w", reg, err)
 	}
 	return uint16(c.b[0])<<8 | uint16(c.b[1]), nil
@@ -60,7 +63,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Tx([]byte{regResolution, 0x03}, nil); err != nil {
+	if err := d.Tx(c.W(regResolution, 0x03), nil); err != nil {
 		return fmt.Errorf("write resolution: %w", err)
 	}
 	if cfg&0x0100 == 0 {
@@ -68,7 +71,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 	}
 	// In shutdown (SHDN, bit 8): start continuous conversion. The first result is ready one conversion
 	// time later.
-	if err := d.Tx([]byte{regConfig, byte(cfg>>8) &^ 0x01, byte(cfg)}, nil); err != nil {
+	if err := d.Tx(c.W(regConfig, byte(cfg>>8)&^0x01, byte(cfg)), nil); err != nil {
 		return fmt.Errorf("leave shutdown: %w", err)
 	}
 	return i2cbus.Sleep(ctx, convTime)

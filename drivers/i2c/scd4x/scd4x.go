@@ -17,6 +17,7 @@ import (
 const Period = 5 * time.Second
 
 type chip struct {
+	i2cbus.Scratch
 	b     [9]byte
 	w     [3]uint16
 	last  [3]uint16
@@ -25,7 +26,7 @@ type chip struct {
 }
 
 func (c *chip) cmd(ctx context.Context, d *i2c.Dev, code uint16, words int) error {
-	if err := d.Tx([]byte{byte(code >> 8), byte(code)}, nil); err != nil {
+	if err := d.Tx(c.W(byte(code>>8), byte(code)), nil); err != nil {
 		return fmt.Errorf("command 0x%04x: %w", code, err)
 	}
 	if words == 0 {

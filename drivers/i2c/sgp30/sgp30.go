@@ -32,6 +32,7 @@ type Options struct {
 }
 
 type chip struct {
+	i2cbus.Scratch
 	raw    bool
 	b      [6]byte
 	w      [2]uint16
@@ -40,7 +41,7 @@ type chip struct {
 }
 
 func (c *chip) cmd(ctx context.Context, d *i2c.Dev, code uint16, wait time.Duration, words int) error {
-	if err := d.Tx([]byte{byte(code >> 8), byte(code)}, nil); err != nil {
+	if err := d.Tx(c.W(byte(code>>8), byte(code)), nil); err != nil {
 		return fmt.Errorf("command 0x%04x: %w", code, err)
 	}
 	if err := i2cbus.Sleep(ctx, wait); err != nil {

@@ -23,17 +23,20 @@ func Temperature(hi, lo byte) float64 {
 	return float64(w>>4) / 16
 }
 
-type chip struct{ b [2]byte }
+type chip struct {
+	i2cbus.Scratch
+	b [2]byte
+}
 
 func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
-	if err := d.Tx([]byte{0x01}, c.b[:]); err != nil {
+	if err := d.Tx(c.W(0x01), c.b[:]); err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
 	if c.b[0]&0x60 != 0x60 {
 		return fmt.Errorf("%w: config register 0x%02x%02x has R1/R0 = %02b; a TMP102 always reads 11 (an ADS1115 at this address?)", i2cbus.ErrWrongChip, c.b[0], c.b[1], c.b[0]>>5&3)
 	}
 	if c.b[0]&0x01 != 0 { // SD: shutdown mode, no conversions
-		if err := d.Tx([]byte{0x01, c.b[0] &^ 0x01, c.b[1]}, nil); err != nil {
+		if err := d.Tx(c.W(0x01, c.b[0]&^0x01, c.b[1]), nil); err != nil {
 			return fmt.Errorf("leave shutdown: %w", err)
 		}
 	}
@@ -41,7 +44,7 @@ func (c *chip) Init(ctx context.Context, d *i2c.Dev) error {
 }
 
 func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]driver.Sample, error) {
-	if err := d.Tx([]byte{0x00}, c.b[:]); err != nil {
+	if err := d.Tx(c.W(0x00), c.b[:]); err != nil {
 		return out, fmt.Errorf("read temperature: %w", err)
 	}
 	return append(out, driver.Sample{Channel: reading.Temperature, Value: Temperature(c.b[0], c.b[1])}), nil
