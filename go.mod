@@ -3,7 +3,11 @@ module github.com/rackwatch/rackwatch
 go 1.25.0
 
 require (
+	github.com/creack/pty v1.1.24
+	github.com/gosnmp/gosnmp v1.47.0
+	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sys v0.36.0
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/devices/v3 v3.7.4
 	periph.io/x/host/v3 v3.8.5

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,8 +161,15 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 		}
 		return reading.Unit(ch)
 	}
+	channels := func(sensor string) []reading.Channel {
+		var out []reading.Channel
+		for _, ci := range p.Channels[sensor] {
+			out = append(out, ci.Channel)
+		}
+		return out
+	}
 	eng, err := rules.New(cfg, rules.Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Labels: func(s string) map[string]string { return labels[s] }, Unit: unit})
+		Labels: func(s string) map[string]string { return labels[s] }, Unit: unit, Channels: channels})
 	if err != nil {
 		return err
 	}
@@ -295,34 +301,18 @@ func (a *runner) commit(trs []alarm.Alarm) {
 	}
 }
 
-// commandResult is the payload of …/cmd/result.
-type commandResult struct {
-	Command string `json:"command"`
-	Alarm   string `json:"alarm,omitempty"`
-	OK      bool   `json:"ok"`
-	Error   string `json:"error,omitempty"`
-	Time    string `json:"time"`
-}
-
 func (a *runner) command(c Command) {
 	a.stats.commands++
-	now := time.Now()
-	res := commandResult{Command: c.Kind, Time: now.UTC().Format(alarm.TimeFormat)}
 	cmd, err := rules.ParseCommand(c.Kind, c.Payload)
 	if err == nil {
-		res.Alarm = cmd.Alarm
 		var trs []alarm.Alarm
-		trs, err = a.engine.Apply(cmd, now, a.trs[:0])
+		trs, err = a.engine.Apply(cmd, time.Now(), a.trs[:0])
 		a.commit(trs)
 	}
 	if err != nil {
-		res.Error = err.Error()
 		a.log.Warn("command refused", "command", c.Kind, "err", err)
-	} else {
-		res.OK = true
 	}
-	b, _ := json.Marshal(res)
-	a.out.Result(b)
+	a.out.Result(rules.Result(cmd, err))
 }
 
 // restartNeeded names the sections whose change a reload cannot apply.

@@ -147,3 +147,9 @@ func Backoff(n int, base, max time.Duration) time.Duration {
 	}
 	return min(d, max)
 }
+
+// Counters is implemented by devices that count protocol problems (garbled frames, echoed commands,
+// retries). The counts appear in /metrics as rackwatch_driver_events_total{sensor, kind}.
+type Counters interface {
+	Counters() map[string]uint64
+}

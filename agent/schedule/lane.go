@@ -227,6 +227,9 @@ func (l *lane) open(ctx context.Context, sn *sensor, now time.Time) bool {
 		err = fmt.Errorf("%w while opening the device", ErrTimeout)
 	}
 	if err == nil {
+		if c, ok := dev.(driver.Counters); ok {
+			sn.counters.Store(c)
+		}
 		switch dev.(type) {
 		case driver.Streamer:
 			// Event-driven: from now on the device pushes on its own goroutine and is not polled.

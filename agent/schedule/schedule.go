@@ -51,6 +51,7 @@ type sensor struct {
 	seen      []reading.Channel // channels seen so far, for drivers that learn theirs at run time
 	streaming bool              // the device pushes samples on its own goroutine
 
+	counters        atomic.Value // driver.Counters of the open device, when it has them
 	reads, failures atomic.Uint64
 	lastDur         atomic.Int64
 }
@@ -159,6 +160,23 @@ func (s *Scheduler) WriteMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# TYPE rackwatch_sensor_failures_total counter")
 	for _, sn := range sns {
 		fmt.Fprintf(w, "rackwatch_sensor_failures_total{sensor=%q} %d\n", sn.cfg.ID, sn.failures.Load())
+	}
+	fmt.Fprintln(w, "# HELP rackwatch_driver_events_total Protocol events a driver counts (garbled frames, retries, ...).")
+	fmt.Fprintln(w, "# TYPE rackwatch_driver_events_total counter")
+	for _, sn := range sns {
+		c, _ := sn.counters.Load().(driver.Counters)
+		if c == nil {
+			continue
+		}
+		m := c.Counters()
+		kinds := make([]string, 0, len(m))
+		for k := range m {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			fmt.Fprintf(w, "rackwatch_driver_events_total{sensor=%q,kind=%q} %d\n", sn.cfg.ID, k, m[k])
+		}
 	}
 	fmt.Fprintln(w, "# HELP rackwatch_sensor_read_seconds Duration of the last read.")
 	fmt.Fprintln(w, "# TYPE rackwatch_sensor_read_seconds gauge")

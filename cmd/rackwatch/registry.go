@@ -13,8 +13,11 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/i2c/scd4x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
 	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
+	"github.com/rackwatch/rackwatch/drivers/megatec"
+	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/onewire/ds18b20"
 	"github.com/rackwatch/rackwatch/drivers/sim"
+	"github.com/rackwatch/rackwatch/drivers/snmp"
 	"github.com/rackwatch/rackwatch/drivers/thermal"
 )
 
@@ -37,5 +40,8 @@ func registry() *driver.Registry {
 	gpio.Register(r)
 	thermal.Register(r)
 	sim.Register(r)
+	nut.Register(r)
+	megatec.Register(r)
+	snmp.Register(r)
 	return r
 }

@@ -7,7 +7,9 @@ import (
 )
 
 // simCommands are the simulated devices `rackwatch sim KIND` can serve, for demos and tests.
-var simCommands = map[string]command{}
+var simCommands = map[string]command{
+	"megatec": {"serve an emulated Megatec/Q1 UPS on a pseudo-terminal (--pty), values from a scenario", cmdSimMegatec},
+}
 
 func cmdSim(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
