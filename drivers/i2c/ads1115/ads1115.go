@@ -183,7 +183,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 		}
 		code := int16(uint16(c.b[0])<<8 | uint16(c.b[1]))
 		if code == 0x7FFF || code == -0x8000 {
-			out = append(out, driver.Sample{Channel: in.ch, Err: fmt.Errorf("ads1115: %s: input at full scale (beyond ±%v V): use a larger range or a divider", in.ch, in.fsr)})
+			out = append(out, driver.Sample{Channel: in.ch, Err: fmt.Errorf("ads1115: %s: %w: input at full scale (beyond ±%v V): use a larger range or a divider", in.ch, i2cbus.ErrInvalid, in.fsr)})
 			continue
 		}
 		out = append(out, driver.Sample{Channel: in.ch, Value: in.offset + in.slope*Volts(code, in.fsr)})

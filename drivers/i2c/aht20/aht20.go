@@ -18,7 +18,7 @@ func Decode(b []byte) (t, rh float64, err error) {
 		return 0, 0, fmt.Errorf("short measurement: %d bytes", len(b))
 	}
 	if c := i2cbus.CRC8(b[:6]); c != b[6] {
-		return 0, 0, fmt.Errorf("CRC mismatch: got 0x%02x, computed 0x%02x", b[6], c)
+		return 0, 0, fmt.Errorf("%w: got 0x%02x, computed 0x%02x", i2cbus.ErrCRC, b[6], c)
 	}
 	if b[0]&0x80 != 0 {
 		return 0, 0, fmt.Errorf("measurement not finished (status 0x%02x)", b[0])

@@ -274,6 +274,11 @@ func TestUnplugThenReplugRecovers(t *testing.T) {
 	if value(t, out, reading.Temperature) != 25.08 {
 		t.Errorf("after re-plug: %v", out)
 	}
+	// The outage is visible in /metrics: two failed reads (the second a failed re-init), one re-init.
+	counts := dev.(driver.Counters).Counters()
+	if counts["bus_error"] != 2 || counts["reinit"] != 1 {
+		t.Errorf("counters %v, want bus_error 2, reinit 1", counts)
+	}
 	if err := plug.Bus.(*i2ctest.Playback).Close(); err != nil {
 		t.Error(err)
 	}

@@ -142,6 +142,7 @@ type Device struct {
 	dev   i2c.Dev
 	ready bool
 	log   *slog.Logger
+	Tally
 }
 
 // BusOf returns the i2c.Bus a driver was handed and the bus id for messages.
@@ -194,9 +195,12 @@ func (d *Device) wrap(err error) error {
 func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
 	if !d.ready {
 		if err := d.chip.Init(ctx, &d.dev); err != nil {
-			return out, d.wrap(fmt.Errorf("re-init: %w", err))
+			err = d.wrap(fmt.Errorf("re-init: %w", err))
+			d.Add(Classify(err), d.log, err)
+			return out, err
 		}
 		d.ready = true
+		d.Add(KindReinit, nil, nil)
 		d.log.Info("sensor answers again", "driver", d.name, "where", d.where)
 	}
 	n := len(out)
@@ -205,7 +209,14 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 		if !errors.Is(err, ErrNotReady) {
 			d.ready = false
 		}
-		return out[:n], d.wrap(err)
+		err = d.wrap(err)
+		d.Add(Classify(err), d.log, err)
+		return out[:n], err
+	}
+	for _, s := range out[n:] {
+		if s.Err != nil {
+			d.Add(Classify(s.Err), d.log, s.Err)
+		}
 	}
 	return out, nil
 }
@@ -213,7 +224,10 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 // Close implements driver.Device. The bus belongs to the agent and stays open.
 func (d *Device) Close() error { return nil }
 
-var _ driver.Poller = (*Device)(nil)
+var (
+	_ driver.Poller   = (*Device)(nil)
+	_ driver.Counters = (*Device)(nil)
+)
 
 // timers are reused by Sleep so a conversion wait does not allocate on every read. Since Go 1.23 a
 // stopped timer's channel is drained by Stop, so a pooled timer can be Reset safely.
@@ -267,7 +281,7 @@ func Words(b []byte, words []uint16) error {
 	for i := range words {
 		p := b[3*i : 3*i+3]
 		if c := CRC8(p[:2]); c != p[2] {
-			return fmt.Errorf("CRC mismatch in word %d: got 0x%02x, computed 0x%02x", i, p[2], c)
+			return fmt.Errorf("%w in word %d: got 0x%02x, computed 0x%02x", ErrCRC, i, p[2], c)
 		}
 		words[i] = uint16(p[0])<<8 | uint16(p[1])
 	}

@@ -29,7 +29,7 @@ const configValue = 0x399F
 // Decode converts the shunt and bus voltage registers into volts, amps and watts.
 func Decode(shuntReg, busReg uint16, shunt float64) (v, i, p float64, err error) {
 	if busReg&1 != 0 {
-		return 0, 0, 0, fmt.Errorf("math overflow flag set: the shunt voltage is beyond ±320 mV (current beyond %.3g A for a %g Ω shunt)", 0.32/shunt, shunt)
+		return 0, 0, 0, fmt.Errorf("%w: math overflow flag set: the shunt voltage is beyond ±320 mV (current beyond %.3g A for a %g Ω shunt)", i2cbus.ErrInvalid, 0.32/shunt, shunt)
 	}
 	v = float64(busReg>>3) * 0.004
 	i = float64(int16(shuntReg)) * 10e-6 / shunt

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -96,6 +97,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 	}
 	if env.Sensor.Bus == "" {
 		return &w1Probe{
+			log:    env.Log,
 			sensor: env.Sensor.ID,
 			path:   filepath.Join(p.sysfs, "bus", "w1", "devices", p.rom, "w1_slave"),
 			family: byte(p.addr),
@@ -109,6 +111,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 		b = &i2cbus.Port{Parent: b, Mux: p.bridge.Mux.Address, Channel: p.bridge.Mux.Channel}
 	}
 	bp := &bridgeProbe{
+		log:   env.Log,
 		where: fmt.Sprintf("sensor %s (%s) via DS248x on bus %s at %s", env.Sensor.ID, p.rom, busID, p.bridge),
 		i2c:   b, bridgeAddr: p.bridge.Address, rom: p.addr,
 	}
@@ -127,6 +130,8 @@ func Register(r *driver.Registry) {
 // 750 ms) inside read(2), which no context can interrupt, so the read runs in its own goroutine and Read
 // returns at ctx's deadline; the next Read collects the late result first instead of starting a second.
 type w1Probe struct {
+	i2cbus.Tally
+	log     *slog.Logger
 	sensor  string
 	path    string
 	family  byte
@@ -139,6 +144,14 @@ type w1Result struct {
 }
 
 func (p *w1Probe) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
+	out, err := p.read(ctx, out)
+	if err != nil {
+		p.Add(i2cbus.Classify(err), p.log, err)
+	}
+	return out, err
+}
+
+func (p *w1Probe) read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
 	if p.pending == nil {
 		p.pending = make(chan w1Result, 1)
 		go func(path string, done chan<- w1Result) {
@@ -170,6 +183,8 @@ func (p *w1Probe) Close() error { return nil }
 
 // bridgeProbe reads a probe through a DS248x.
 type bridgeProbe struct {
+	i2cbus.Tally
+	log        *slog.Logger
 	where      string
 	i2c        i2c.Bus
 	bridgeAddr uint16
@@ -213,13 +228,18 @@ func (p *bridgeProbe) initProbe(ctx context.Context, ow onewire.Bus) error {
 func (p *bridgeProbe) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample, error) {
 	if p.ow == nil {
 		if err := p.init(ctx); err != nil {
-			return out, p.wrap(fmt.Errorf("re-init: %w", err))
+			err = p.wrap(fmt.Errorf("re-init: %w", err))
+			p.Add(i2cbus.Classify(err), p.log, err)
+			return out, err
 		}
+		p.Add(i2cbus.KindReinit, nil, nil)
 	}
 	v, err := p.measure(ctx)
 	if err != nil {
 		p.ow = nil
-		return out, p.wrap(err)
+		err = p.wrap(err)
+		p.Add(i2cbus.Classify(err), p.log, err)
+		return out, err
 	}
 	return append(out, driver.Sample{Channel: reading.Temperature, Value: v}), nil
 }

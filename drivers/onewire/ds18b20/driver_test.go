@@ -74,6 +74,11 @@ func TestW1SysfsProbeUnplugAndReplug(t *testing.T) {
 	if out, err := p.Read(ctx, nil); err != nil || out[0].Value != -10.125 {
 		t.Errorf("replugged: %v, %v", out, err)
 	}
+	writeSlave(t, root, w1Samples[5].text) // flipped bit
+	p.Read(ctx, nil)
+	if c := dev.(driver.Counters).Counters(); c["crc_error"] != 1 || c["bus_error"] != 2 {
+		t.Errorf("counters %v, want crc_error 1, bus_error 2", c)
+	}
 }
 
 // A w1_slave read blocks in the kernel for the conversion; a FIFO reproduces that.

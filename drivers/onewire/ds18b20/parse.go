@@ -7,14 +7,16 @@ import (
 	"strings"
 
 	"periph.io/x/conn/v3/onewire"
+
+	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
 // Errors a caller may act on.
 var (
 	// ErrCRC is a scratchpad whose CRC did not match: noise, a long unterminated cable, a weak pull-up.
-	ErrCRC = errors.New("scratchpad CRC mismatch")
+	ErrCRC = fmt.Errorf("scratchpad %w", i2cbus.ErrCRC)
 	// ErrNoConversion is the +85 °C power-on value: the probe has not completed a conversion.
-	ErrNoConversion = errors.New("power-on value +85 °C: no conversion was done (insufficient power or pull-up?)")
+	ErrNoConversion = fmt.Errorf("%w: power-on value +85 °C: no conversion was done (insufficient power or pull-up?)", i2cbus.ErrInvalid)
 	// ErrNoResponse is an all-0x00 or all-0xFF scratchpad: nothing drove the data line.
 	ErrNoResponse = errors.New("probe did not respond (scratchpad all zeros or all ones: disconnected or shorted data line)")
 )
