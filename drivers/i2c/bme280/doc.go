@@ -6,10 +6,10 @@
 //
 // The register transactions are written here rather than through periph's devices/bmxx80 because that
 // package (v3.7.4) accepts only chip id 0x58 as a BMP280, while engineering samples and many boards
-// report 0x56 or 0x57; cannot tell an installer that a board sold as "BME280" is a BMP280 when the config
-// asks for humidity (a common mislabelling); polls the status register in an unbounded loop with
-// time.Sleep, which no context can interrupt; and wraps errors with %v, which hides the bus error from
-// errors.Is.
+// report 0x56 or 0x57; cannot tell an installer that a board sold as "BME280" is a BMP280 when the
+// config asks for humidity (a common mislabelling); busy-polls the status register without bound after a
+// time.Sleep, neither of which a context can interrupt; and wraps errors with %v, which hides the bus
+// error from errors.Is.
 //
 // Mode: forced mode with x1 oversampling and the IIR filter off, Bosch's recommended "weather monitoring"
 // setting (datasheet 3.5.1): one conversion per read, about 9.3 ms, and the chip sleeps in between.

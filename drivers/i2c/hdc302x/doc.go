@@ -6,6 +6,8 @@
 // The manufacturer id (command 0x3781) reads 0x3000; Init checks it because the HDC302x's default
 // address 0x44 is also the SHT4x's.
 //
-// Written here rather than through periph's devices/hdc302x, which on open reads and rewrites alert
-// thresholds and offsets, never checks the manufacturer id, and waits with time.Sleep.
+// Written here rather than through periph's devices/hdc302x, which puts the sensor in continuous
+// (auto-measurement) mode on open and waits with time.Sleep, and never checks the manufacturer id. This
+// driver triggers one low-power measurement per read, which also keeps self-heating down (TI advises
+// sampling at most once a second).
 package hdc302x

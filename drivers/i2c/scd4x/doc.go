@@ -7,7 +7,9 @@
 // when the low 11 bits are not 0), read_measurement 0xEC05 (CO2 ppm; T = -45 + 175 S/65535;
 // RH = 100 S/65535). Each command is followed by a 1 ms execution time before the read.
 //
-// Written here rather than through periph's devices/scd4x so a read honours the scheduler's context and
-// so a poll that finds no new measurement repeats the last one (younger than two periods) rather than
-// failing: the sensor's 5 s period and the agent's poll drift against each other.
+// Written here rather than through periph's devices/scd4x, whose first Sense sleeps 5 s and whose every
+// Sense may wait up to 6 s more for data-ready, all with time.Sleep that the scheduler's timeout cannot
+// interrupt. Here a poll that finds no new measurement repeats the last one if it is younger than two
+// periods (the sensor's 5 s period and the agent's poll drift against each other), and is otherwise a
+// bad reading that does not restart the sensor.
 package scd4x

@@ -5,6 +5,6 @@
 //
 // The TMP102 has no id register. Its configuration bits R1/R0 (bits 14:13) are read-only and always read
 // 11, which tells it apart from an ADS1115 at the same addresses (whose config register resets to 0x8583);
-// Init checks them. periph's devices/tmp102 checks nothing, reads without a context, and writes its alert
-// thresholds on open; this driver only clears the shutdown bit if it is set.
+// Init checks them. periph's devices/tmp102 checks nothing, ignores the context, and rewrites the
+// configuration register on open; this driver only clears the shutdown bit if it is set.
 package tmp102
