@@ -80,7 +80,7 @@ func testRegistry() *driver.Registry {
 	return r
 }
 
-func writeConfig(t *testing.T, body string) *Plan {
+func writeConfig(t testing.TB, body string) *Plan {
 	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "rackwatch.yaml")
