@@ -273,3 +273,54 @@ rules:
 		t.Error("second run read nothing")
 	}
 }
+
+// SIGHUP: a new plan replaces sensors and rules in place; alarms and seq carry over.
+func TestReloadReplacesRules(t *testing.T) {
+	first := writeConfig(t, `
+gateway: {id: gw, state_dir: STATE}
+mqtt: {embedded_broker: "127.0.0.1:0"}
+sensors:
+  - {id: ups1, driver: sim, scenario: battery-runaway, start_at: 9m, every: 20ms, channels: [on_battery]}
+rules:
+  - {id: on-battery, match: {channel: on_battery}, state: true}
+`)
+	second := writeConfig(t, `
+gateway: {id: gw, state_dir: STATE}
+mqtt: {embedded_broker: "127.0.0.1:0"}
+sensors:
+  - {id: ups1, driver: sim, scenario: battery-runaway, start_at: 9m40s, every: 20ms, channels: [on_battery, low_battery]}
+rules:
+  - {id: on-battery, match: {channel: on_battery}, state: true}
+  - {id: low-battery, match: {channel: low_battery}, state: true, severity: critical}
+`)
+	second.Config.Gateway.StateDir = first.Config.Gateway.StateDir
+	ob := newFakeOutbox()
+	reload := make(chan *Plan)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- Run(ctx, first, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload,
+			OpenOutbox: func(context.Context, *config.Config, *slog.Logger) (Outbox, error) { return ob, nil }})
+	}()
+	waitTrs := func(what string, cond func([]alarm.Alarm) bool) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for !cond(ob.snapshot()) {
+			select {
+			case <-ob.notify:
+			case <-time.After(20 * time.Millisecond):
+			case <-deadline:
+				t.Fatalf("never saw %s: %+v", what, ob.snapshot())
+			}
+		}
+	}
+	waitTrs("on-battery", func(trs []alarm.Alarm) bool { return has(trs, "on-battery/ups1/on_battery", alarm.EventRaise) })
+	reload <- second
+	waitTrs("low-battery after the reload", func(trs []alarm.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", alarm.EventRaise) })
+	cancel()
+	<-done
+	trs := ob.snapshot()
+	if len(trs) != 2 || trs[1].Seq != 2 {
+		t.Errorf("want on-battery raised once and low-battery as seq 2, got %+v", trs)
+	}
+}
