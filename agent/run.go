@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -297,6 +298,7 @@ func (a *runner) commit(trs []alarm.Alarm) {
 		}
 	}
 	a.mu.Unlock()
+	a.lastGasp(trs)
 	for i := range trs {
 		t := &trs[i]
 		a.log.Info("alarm", "seq", t.Seq, "event", t.Event, "alarm", t.Key, "severity", t.Severity, "state", t.State, "message", t.Message)
@@ -318,6 +320,26 @@ func (a *runner) command(c Command) {
 		a.log.Warn("command refused", "command", c.Kind, "err", err)
 	}
 	a.out.Result(rules.Result(cmd, err))
+}
+
+// lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:
+// the gateway may lose power before the next regular delivery.
+func (a *runner) lastGasp(trs []alarm.Alarm) {
+	for i := range trs {
+		t := &trs[i]
+		if t.Event != alarm.EventRaise || !slices.Contains(a.plan.Config.Gateway.LastGaspRules, t.Rule) {
+			continue
+		}
+		a.log.Warn("last gasp: flushing the journal to every reachable broker", "alarm", t.Key)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+			defer cancel()
+			if err := a.out.Flush(ctx); err != nil {
+				a.log.Warn("last gasp: not everything went out", "err", err)
+			}
+		}()
+		return
+	}
 }
 
 // restartNeeded names the sections whose change a reload cannot apply.
