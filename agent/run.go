@@ -2,18 +2,19 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
@@ -21,10 +22,7 @@ import (
 )
 
 // Command is an operator's command received over MQTT (…/cmd/ack, …/cmd/shelve).
-type Command struct {
-	Kind    string
-	Payload []byte
-}
+type Command = delivery.Command
 
 // Outbox is where alarm transitions and readings go: the durable journal and the MQTT fan-out.
 type Outbox interface {
@@ -33,6 +31,11 @@ type Outbox interface {
 	// Reading hands over one reading for publishing; it never blocks.
 	Reading(r *reading.Reading, unit string)
 	Commands() <-chan Command
+	// Restore hands over the alarm states restored at start, so brokers that lost their retained
+	// messages get them again.
+	Restore(as []alarm.Alarm) error
+	// Flush pushes the backlog to every reachable broker until ctx ends (the last gasp).
+	Flush(ctx context.Context) error
 	// Result answers a command on …/cmd/result.
 	Result(payload []byte)
 	Health() error
@@ -92,13 +95,16 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	open := opt.OpenOutbox
 	if open == nil {
-		open = openMQTT
+		open = OpenMQTT
 	}
 	out, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	a.out = out
+	if err := out.Restore(a.engine.Snapshot().Alarms); err != nil {
+		log.Warn("restoring retained alarm states", "err", err)
+	}
 	if cfg.Gateway.HTTP != "" {
 		srv, err := serveHTTP(cfg.Gateway.HTTP, a, log)
 		if err != nil {
@@ -292,6 +298,7 @@ func (a *runner) commit(trs []alarm.Alarm) {
 		}
 	}
 	a.mu.Unlock()
+	a.lastGasp(trs)
 	for i := range trs {
 		t := &trs[i]
 		a.log.Info("alarm", "seq", t.Seq, "event", t.Event, "alarm", t.Key, "severity", t.Severity, "state", t.State, "message", t.Message)
@@ -313,6 +320,26 @@ func (a *runner) command(c Command) {
 		a.log.Warn("command refused", "command", c.Kind, "err", err)
 	}
 	a.out.Result(rules.Result(cmd, err))
+}
+
+// lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:
+// the gateway may lose power before the next regular delivery.
+func (a *runner) lastGasp(trs []alarm.Alarm) {
+	for i := range trs {
+		t := &trs[i]
+		if t.Event != alarm.EventRaise || !slices.Contains(a.plan.Config.Gateway.LastGaspRules, t.Rule) {
+			continue
+		}
+		a.log.Warn("last gasp: flushing the journal to every reachable broker", "alarm", t.Key)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+			defer cancel()
+			if err := a.out.Flush(ctx); err != nil {
+				a.log.Warn("last gasp: not everything went out", "err", err)
+			}
+		}()
+		return
+	}
 }
 
 // restartNeeded names the sections whose change a reload cannot apply.
@@ -348,6 +375,3 @@ func sameMQTT(a, b config.MQTT) bool {
 	}
 	return true
 }
-
-// errNoMQTT is returned until the MQTT delivery is compiled in.
-var errNoMQTT = errors.New("agent: no MQTT delivery compiled in")

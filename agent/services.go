@@ -9,15 +9,58 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rackwatch/rackwatch/agent/broker"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 )
 
 var started = time.Now()
 
-// openMQTT starts the embedded broker when configured and connects the MQTT delivery.
-func openMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error) {
-	return nil, errNoMQTT
+// OpenMQTT starts the embedded broker when configured and connects the MQTT delivery (journal and fan-out).
+func OpenMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error) {
+	delivery.Version = Version
+	var b *broker.Broker
+	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
+		var err error
+		if b, err = broker.Start(addr, log); err != nil {
+			return nil, err
+		}
+		c := *cfg
+		c.MQTT.EmbeddedBroker = b.Addr() // the real port when the config asked for :0
+		cfg = &c
+	}
+	d, err := delivery.Open(ctx, cfg, log)
+	if err != nil {
+		if b != nil {
+			b.Close()
+		}
+		return nil, err
+	}
+	return &mqttOutbox{Delivery: d, broker: b}, nil
+}
+
+// mqttOutbox is the MQTT delivery plus the embedded broker it may own.
+type mqttOutbox struct {
+	*delivery.Delivery
+	broker *broker.Broker
+}
+
+// EmbeddedAddr is the embedded broker's address, or "" (the demo subscribes to it).
+func (o *mqttOutbox) EmbeddedAddr() string {
+	if o.broker == nil {
+		return ""
+	}
+	return o.broker.Addr()
+}
+
+// Close says "offline" while the embedded broker is still up, then stops it.
+func (o *mqttOutbox) Close(ctx context.Context) error {
+	err := o.Delivery.Close(ctx)
+	if o.broker != nil {
+		o.broker.Close()
+	}
+	return err
 }
 
 func serveHTTP(addr string, a *runner, log *slog.Logger) (io.Closer, error) {

@@ -41,6 +41,8 @@ func (o *outbox) Reading(r *reading.Reading, unit string) {
 }
 func (o *outbox) Commands() <-chan agent.Command  { return o.cmds }
 func (o *outbox) Result([]byte)                   {}
+func (o *outbox) Restore([]alarm.Alarm) error     { return nil }
+func (o *outbox) Flush(context.Context) error     { return nil }
 func (o *outbox) Health() error                   { return nil }
 func (o *outbox) WriteMetrics(io.Writer)          {}
 func (o *outbox) Close(ctx context.Context) error { return nil }

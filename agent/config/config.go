@@ -35,7 +35,10 @@ type Gateway struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel string            `yaml:"log_level"`
 	Labels   map[string]string `yaml:"labels"`
-	Line     int
+	// LastGaspRules name rules (typically a UPS low_battery rule) whose raise means power is about to go:
+	// the agent then pushes its whole backlog to every reachable broker at once.
+	LastGaspRules []string `yaml:"last_gasp_rules"`
+	Line          int
 }
 
 // MQTT says where alarms and readings go.

@@ -106,6 +106,15 @@ func (cfg *Config) validate(c *collector) {
 		}
 	}
 	cfg.validateRules(c)
+	for _, id := range g.LastGaspRules {
+		found := false
+		for i := range cfg.Rules {
+			found = found || cfg.Rules[i].ID == id
+		}
+		if !found {
+			c.add(g.Line, "gateway.last_gasp_rules: rule %q is not defined", id)
+		}
+	}
 }
 
 func validateBroker(c *collector, b *Broker) {

@@ -16,9 +16,14 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 var commands = map[string]command{
 	"run":     {"run the agent (-c config)", cmdRun},
+	"demo":    {"run a config (default: the simulated battery room) and show what reaches the broker", cmdDemo},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
+	"journal": {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
+	"modbus":  {"one-shot Modbus read for checking wiring: modbus read --bus URL --unit 1 --table input --address 30", cmdModbus},
 	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
+	"scan":    {"probe an I2C bus (or the kernel 1-Wire bus) and print config lines for the sensors found", cmdScan},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
+	"tail":    {"print gateway status, alarms (and readings) from any MQTT broker as they arrive", cmdTail},
 	"version": {"print the version", cmdVersion},
 }
 

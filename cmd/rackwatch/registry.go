@@ -2,10 +2,24 @@ package main
 
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/drivers/gpio"
+	"github.com/rackwatch/rackwatch/drivers/i2c/ads1115"
+	"github.com/rackwatch/rackwatch/drivers/i2c/aht20"
+	"github.com/rackwatch/rackwatch/drivers/i2c/bme280"
+	"github.com/rackwatch/rackwatch/drivers/i2c/hdc302x"
+	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
+	"github.com/rackwatch/rackwatch/drivers/i2c/ina219"
+	"github.com/rackwatch/rackwatch/drivers/i2c/mcp9808"
+	"github.com/rackwatch/rackwatch/drivers/i2c/scd4x"
+	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
+	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
 	"github.com/rackwatch/rackwatch/drivers/megatec"
+	"github.com/rackwatch/rackwatch/drivers/modbus"
 	"github.com/rackwatch/rackwatch/drivers/nut"
+	"github.com/rackwatch/rackwatch/drivers/onewire/ds18b20"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 	"github.com/rackwatch/rackwatch/drivers/snmp"
+	"github.com/rackwatch/rackwatch/drivers/thermal"
 	fwbridge "github.com/rackwatch/rackwatch/firmware-bridge"
 )
 
@@ -13,10 +27,25 @@ import (
 // than by init-time side effects, so tests can build their own.
 func registry() *driver.Registry {
 	r := driver.NewRegistry()
+	// Sensors on the gateway itself: I2C (bus type and chips), 1-Wire, GPIO contacts, thermal zones.
+	i2cbus.Register(r)
+	bme280.Register(r)
+	mcp9808.Register(r)
+	tmp102.Register(r)
+	aht20.Register(r)
+	hdc302x.Register(r)
+	scd4x.Register(r)
+	sgp30.Register(r)
+	ads1115.Register(r)
+	ina219.Register(r)
+	ds18b20.Register(r)
+	gpio.Register(r)
+	thermal.Register(r)
 	sim.Register(r)
 	nut.Register(r)
 	megatec.Register(r)
 	snmp.Register(r)
+	modbus.Register(r)
 	fwbridge.Register(r)
 	return r
 }

@@ -8,6 +8,7 @@ import (
 
 // simCommands are the simulated devices `rackwatch sim KIND` can serve, for demos and tests.
 var simCommands = map[string]command{
+	"modbus":  {"serve a profile's registers (values from a scenario) over Modbus TCP (--listen) or RTU (--rtu DEV|pty)", cmdSimModbus},
 	"megatec": {"serve an emulated Megatec/Q1 UPS on a pseudo-terminal (--pty), values from a scenario", cmdSimMegatec},
 }
 

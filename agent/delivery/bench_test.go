@@ -1,0 +1,187 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
+	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// BenchmarkTransitionsDurable: transitions/s that reach the journal durably (fsync'd), one alarm per
+// call from several goroutines at once (group commit shares the fsyncs). No broker is reachable.
+func BenchmarkTransitionsDurable(b *testing.B) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "tcp://" + l.Addr().String()
+	l.Close()
+	cfg := testConfig(b, b.TempDir(), "  brokers:\n    - {url: "+dead+"}")
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeDelivery2(d)
+	var seq atomic.Uint64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		as := make([]alarm.Alarm, 1)
+		for pb.Next() {
+			as[0] = transition(seq.Add(1), "batt-heating", "ups1", "battery_temp")
+			if err := d.Transitions(as); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transitions/s")
+}
+
+// benchBroker is a local Mosquitto (skipped when absent).
+func benchBroker(b *testing.B) string {
+	return mosquittotest.Start(b, mosquittotest.Options{}).URL
+}
+
+// BenchmarkEndToEnd: transitions/s from Transitions to a subscriber of a local broker (journal, fsync,
+// QoS 1 PUBACK, broker, subscriber), and the latency of single transitions (p50, p99).
+func BenchmarkEndToEnd(b *testing.B) {
+	url := benchBroker(b)
+	recv := make(chan uint64, 1<<16)
+	ctx := context.Background()
+	s, err := mqtt.Connect(ctx, mqtt.Config{URL: url, ClientID: "bench-sub", CleanSession: true,
+		Subscribe: map[string]byte{"rackwatch/gw1/events": 1},
+		OnMessage: func(m mqtt.Received) {
+			var a struct{ Seq uint64 }
+			json.Unmarshal(m.Payload, &a)
+			recv <- a.Seq
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Disconnect(0)
+	cfg := testConfig(b, b.TempDir(), "  brokers:\n    - {url: "+url+"}")
+	d, err := Open(ctx, cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeDelivery2(d)
+	waitReady(b, d)
+
+	b.Run("throughput", func(b *testing.B) {
+		var seq atomic.Uint64
+		base := seqBase.Load()
+		seq.Store(base)
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			as := make([]alarm.Alarm, 1)
+			for pb.Next() {
+				as[0] = transition(seq.Add(1), "r", "s1", "temperature")
+				if err := d.Transitions(as); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		for n := 0; n < b.N; n++ {
+			select {
+			case <-recv:
+			case <-time.After(failAfter):
+				b.Fatalf("received %d of %d", n, b.N)
+			}
+		}
+		seqBase.Store(seq.Load())
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transitions/s")
+	})
+	b.Run("latency", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		as := make([]alarm.Alarm, 1)
+		for i := 0; i < b.N; i++ {
+			seq := seqBase.Add(1)
+			as[0] = transition(seq, "r", "s1", "temperature")
+			start := time.Now()
+			if err := d.Transitions(as); err != nil {
+				b.Fatal(err)
+			}
+			for got := range recv {
+				if got == seq {
+					break
+				}
+			}
+			lat = append(lat, time.Since(start))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	})
+}
+
+var seqBase atomic.Uint64
+
+// BenchmarkReadingFiltered: the cost of a reading that the deadband filter holds back (the common case).
+func BenchmarkReadingFiltered(b *testing.B) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "tcp://" + l.Addr().String()
+	l.Close()
+	cfg := testConfig(b, b.TempDir(), "  brokers:\n    - {url: "+dead+"}\n  readings: {every: 1h, deadband: 1}")
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeDelivery2(d)
+	r := reading.Reading{Sensor: "r12.inlet", Channel: reading.Temperature, Value: 22, At: time.Now()}
+	d.Reading(&r, "°C")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.Value = 22 + float64(i%10)*0.05
+		d.Reading(&r, "°C")
+	}
+}
+
+var rssOnce struct {
+	backlog, drained         int
+	backlogAnon, drainedAnon int
+}
+
+// BenchmarkBacklogRSS: peak RSS (VmHWM) of an agent process holding a 10,000-transition backlog for a
+// broker that is down, and of a fresh process delivering that backlog once the broker is back. The
+// process is this test binary, whose own code pages count in VmHWM; RssAnon (heap, stacks) is reported
+// too. Run with -benchtime=1x; the figures are reported as metrics, not asserted.
+func BenchmarkBacklogRSS(b *testing.B) {
+	if rssOnce.backlog == 0 {
+		m := mosquittotest.Start(b, mosquittotest.Options{})
+		state := b.TempDir()
+		m.Stop()
+		c := startChild(b, state, m.URL, "BATCH=100")
+		c.do("feed 1 10000", "durable 10000")
+		rssOnce.backlog, rssOnce.backlogAnon = rssFields(c.do("rss", "rss"))
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+		m.Start()
+		c = startChild(b, state, m.URL)
+		c.do("flush", "flushed")
+		rssOnce.drained, rssOnce.drainedAnon = rssFields(c.do("rss", "rss"))
+		c.do("close", "closed")
+	}
+	for i := 0; i < b.N; i++ {
+	}
+	b.ReportMetric(float64(rssOnce.backlog), "backlog-peak-RSS-KiB")
+	b.ReportMetric(float64(rssOnce.drained), "drain-peak-RSS-KiB")
+	b.ReportMetric(float64(rssOnce.backlogAnon), "backlog-anon-RSS-KiB")
+	b.ReportMetric(float64(rssOnce.drainedAnon), "drain-anon-RSS-KiB")
+}
+
+func rssFields(s string) (hwm, anon int) {
+	f := strings.Fields(s) // "rss HWM ANON"
+	hwm, _ = strconv.Atoi(f[1])
+	anon, _ = strconv.Atoi(f[2])
+	return hwm, anon
+}

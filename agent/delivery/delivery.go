@@ -1,0 +1,374 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/journal"
+	"github.com/rackwatch/rackwatch/agent/mqtt"
+)
+
+// Version is reported in the status payload; the agent sets it at start.
+var Version = "dev"
+
+// Command is a message received on …/cmd/ack or …/cmd/shelve.
+type Command struct {
+	Kind    string // "ack" or "shelve"
+	Payload []byte
+	Broker  string // the broker it came from
+}
+
+// JournalDir is where the journal lives inside the gateway's state_dir.
+func JournalDir(stateDir string) string { return filepath.Join(stateDir, "journal") }
+
+// Tunables; variables so that tests can shrink them.
+var (
+	maxInFlight     = 32
+	readingsQueue   = 256
+	checkpointEvery = time.Second
+	backoffBase     = 500 * time.Millisecond
+	backoffMax      = 30 * time.Second
+	offlineTimeout  = 2 * time.Second
+	stableAfter     = 10 * time.Second // a connection that lasted this long resets the backoff
+)
+
+// Delivery is the running fan-out. Create it with Open and stop it with Close.
+type Delivery struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	j      *journal.Journal
+	base   string // <prefix>/<gateway>
+	events string
+
+	targets  []*target
+	statesMu sync.Mutex
+	states   map[string][]byte // alarm key → JSON of its latest transition
+	cmdMu    sync.RWMutex      // guards sending on cmds against Close closing it
+	cmdsDone bool
+	cmds     chan Command
+	filter   filter
+	cmdsLost atomic.Uint64
+
+	runCtx context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// Open opens the journal in the gateway's state_dir and starts one connection loop per broker in
+// cfg.MQTT.Brokers and, when cfg.MQTT.EmbeddedBroker is set, one more to that address (start the
+// embedded broker first; when it was started on port 0, put its real address in the config). It does
+// not wait for any broker: an unreachable broker is retried in the background and reported by Health.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "delivery")
+	j, err := journal.Open(JournalDir(cfg.Gateway.StateDir), journal.Options{MaxSize: int64(cfg.Journal.MaxSize), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	base := cfg.MQTT.TopicPrefix + "/" + cfg.Gateway.ID
+	d := &Delivery{
+		cfg: cfg, log: log, j: j, base: base, events: base + "/events",
+		cmds: make(chan Command, 64), states: map[string][]byte{},
+	}
+	d.filter.init(cfg.MQTT.Readings, base)
+	d.runCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
+
+	var names []string
+	for i := range cfg.MQTT.Brokers {
+		t := d.newTarget(&cfg.MQTT.Brokers[i])
+		d.targets = append(d.targets, t)
+		names = append(names, t.name)
+	}
+	if addr := cfg.MQTT.EmbeddedBroker; addr != "" && !slices.Contains(names, "tcp://"+dialable(addr)) {
+		// (Listed among the brokers as well: one connection, or the two would knock each other off.)
+		t := d.newTarget(&config.Broker{URL: "tcp://" + dialable(addr), KeepAlive: config.Duration(30 * time.Second)})
+		d.targets = append(d.targets, t)
+		names = append(names, t.name)
+	}
+	j.SetBrokers(names)
+	for _, t := range d.targets {
+		t.acked.Store(t.cursor())
+		if t.setupErr != nil {
+			log.Error("broker not usable; alarms for it stay in the journal until the config is fixed",
+				"broker", t.name, "err", t.setupErr)
+			continue
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t.run(d.runCtx)
+		}()
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.checkpoints(d.runCtx)
+	}()
+	return d, nil
+}
+
+// dialable turns a listen address into one a client can dial: an empty or unspecified host becomes
+// loopback.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (d *Delivery) checkpoints(ctx context.Context) {
+	tk := time.NewTicker(checkpointEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			if err := d.j.Checkpoint(); err != nil {
+				d.log.Warn("saving journal cursors", "err", err)
+			}
+		}
+	}
+}
+
+// Transitions appends the alarms to the journal and returns once they are on disk (one fsync for the
+// batch, shared with concurrent callers). Publishing happens afterwards, per broker, in order.
+func (d *Delivery) Transitions(as []alarm.Alarm) error {
+	if len(as) == 0 {
+		return nil
+	}
+	recs := make([]journal.Record, len(as))
+	for i := range as {
+		b, err := json.Marshal(as[i])
+		if err != nil {
+			return fmt.Errorf("delivery: %w", err)
+		}
+		recs[i] = journal.Record{Time: as[i].Time, Key: as[i].Key, Data: b}
+	}
+	// The state map is updated in journal order and before a broker can read the records, so a broker
+	// republishing current states never sends one older than a transition it already has.
+	err := d.j.AppendThen(recs, func(recs []journal.Record) {
+		d.statesMu.Lock()
+		for i := range recs {
+			d.states[recs[i].Key] = recs[i].Data
+		}
+		d.statesMu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	for _, t := range d.targets {
+		t.poke()
+	}
+	return nil
+}
+
+// Commands delivers …/cmd/ack and …/cmd/shelve messages from every broker. Read it continuously: when
+// it is full, further commands are dropped and counted. Close closes it.
+func (d *Delivery) Commands() <-chan Command { return d.cmds }
+
+func (d *Delivery) command(broker, topic string, payload []byte, retained bool) {
+	kind := topic[strings.LastIndexByte(topic, '/')+1:]
+	if retained {
+		// A retained command would be replayed on every reconnect and acknowledge things again.
+		d.log.Warn("ignoring a retained command; publish commands without the retain flag", "broker", broker, "topic", topic)
+		return
+	}
+	d.cmdMu.RLock()
+	defer d.cmdMu.RUnlock()
+	if d.cmdsDone {
+		return
+	}
+	select {
+	case d.cmds <- Command{Kind: kind, Payload: append([]byte(nil), payload...), Broker: broker}:
+	default:
+		if d.cmdsLost.Add(1) == 1 {
+			d.log.Warn("command queue full; dropping commands", "broker", broker, "topic", topic)
+		}
+	}
+}
+
+// Result publishes payload on …/cmd/result (QoS 1, not retained) to every connected broker.
+func (d *Delivery) Result(payload []byte) {
+	m := mqtt.Message{Topic: d.base + "/cmd/result", Payload: append([]byte(nil), payload...), QoS: 1}
+	for _, t := range d.targets {
+		if cl := t.current(); cl != nil {
+			cl.Publish(m)
+		}
+	}
+}
+
+// Health is nil when every broker is connected; otherwise it names each broker that is not and why
+// (wrong CA, refused login, connection refused, …).
+func (d *Delivery) Health() error {
+	var errs []error
+	for _, t := range d.targets {
+		if err := t.health(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Flush waits until every broker has acknowledged every journaled transition, or ctx ends; then it
+// returns an error naming the brokers still behind and by how much. This is the last gasp before
+// shutdown (and on a UPS low-battery alarm): brokers keep being retried while it waits.
+func (d *Delivery) Flush(ctx context.Context) error {
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		last := d.j.LastID()
+		var behind []string
+		for _, t := range d.targets {
+			if a := t.acked.Load(); a < last {
+				behind = append(behind, fmt.Sprintf("%s: %d pending", t.name, t.pending(last)))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delivery: flush: %w: %s", ctx.Err(), strings.Join(behind, "; "))
+		case <-tk.C:
+		}
+	}
+}
+
+// Close flushes (until ctx ends), publishes the retained "offline" status, disconnects cleanly (so the
+// brokers discard the Last Will) and closes the journal. What was not acknowledged stays in the journal
+// for the next start.
+func (d *Delivery) Close(ctx context.Context) error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	ferr := d.Flush(ctx)
+	if ferr != nil {
+		d.log.Warn("shutting down with transitions not yet delivered; they stay in the journal", "err", ferr)
+	}
+	d.stop()
+	d.wg.Wait()
+	d.cmdMu.Lock()
+	d.cmdsDone = true
+	close(d.cmds)
+	d.cmdMu.Unlock()
+	err := d.j.Close()
+	if err != nil {
+		err = fmt.Errorf("delivery: %w", err)
+	}
+	return errors.Join(ferr, err)
+}
+
+func statusPayload(state string, at time.Time) []byte {
+	b, _ := json.Marshal(struct {
+		State   string `json:"state"`
+		Version string `json:"version"`
+		Time    string `json:"time"`
+	}{state, Version, at.UTC().Format(alarm.TimeFormat)})
+	return b
+}
+
+// brokerSettings turns one broker's config into connection settings; an error is a configuration
+// problem (unreadable CA, missing password).
+func (d *Delivery) brokerSettings(b *config.Broker) (mqtt.Config, error) {
+	mc := mqtt.Config{URL: b.URL, ClientID: b.ClientID, Username: b.Username, KeepAlive: b.KeepAlive.D()}
+	if mc.ClientID == "" {
+		mc.ClientID = "rackwatch-" + d.cfg.Gateway.ID
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return mc, fmt.Errorf("delivery: broker url: %w", err)
+	}
+	switch u.Scheme {
+	case "tls", "ssl", "mqtts", "wss":
+		tc, err := mqtt.TLSConfig(b.CAFile, b.CertFile, b.KeyFile, b.ServerName)
+		if err != nil {
+			return mc, err
+		}
+		mc.TLS = tc
+	}
+	switch {
+	case b.PasswordFile != "":
+		p, err := os.ReadFile(b.PasswordFile)
+		if err != nil {
+			return mc, fmt.Errorf("delivery: password_file: %w", err)
+		}
+		mc.Password = strings.TrimRight(string(p), "\r\n")
+	case b.PasswordEnv != "":
+		p, ok := os.LookupEnv(b.PasswordEnv)
+		if !ok {
+			return mc, fmt.Errorf("delivery: password_env: $%s is not set", b.PasswordEnv)
+		}
+		mc.Password = p
+	}
+	return mc, nil
+}
+
+// ready reports whether every broker is connected with no backlog (tests wait for it).
+func (d *Delivery) ready() bool {
+	for _, t := range d.targets {
+		t.mu.Lock()
+		ok := t.client != nil && !t.catchingUp
+		t.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Restore tells the delivery the current state of alarms restored at start (from the agent's state
+// file), so that every broker is sent them as retained states after connecting, even a broker that lost
+// its retained messages. An alarm already seen by Transitions keeps its newer state.
+func (d *Delivery) Restore(as []alarm.Alarm) error {
+	d.statesMu.Lock()
+	defer d.statesMu.Unlock()
+	for i := range as {
+		if _, ok := d.states[as[i].Key]; ok {
+			continue
+		}
+		b, err := json.Marshal(as[i])
+		if err != nil {
+			return fmt.Errorf("delivery: %w", err)
+		}
+		d.states[as[i].Key] = b
+	}
+	return nil
+}
+
+// republish sends every known alarm state, retained, to one broker (not on …/events: these are not new
+// transitions). Best effort: the journal still delivers every transition.
+func (d *Delivery) republish(cl *mqtt.Client, alarms string) {
+	// Snapshot first: publishing may block on a slow link and must not hold up Transitions. A state
+	// newer than the snapshot is in the journal and follows on this connection, in order.
+	d.statesMu.Lock()
+	ms := make([]mqtt.Message, 0, len(d.states))
+	for k, b := range d.states {
+		ms = append(ms, mqtt.Message{Topic: alarms + k, Payload: b, QoS: 1, Retain: true})
+	}
+	d.statesMu.Unlock()
+	for _, m := range ms {
+		cl.Publish(m)
+	}
+}

@@ -1,0 +1,234 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/reading"
+)
+
+// Printer writes lines to W. It is safe for concurrent use.
+type Printer struct {
+	W     io.Writer
+	Color bool
+	// ShowGateway prefixes each line with the gateway id (tail over several gateways).
+	ShowGateway bool
+	// Loc is the time zone of the time column; local time when nil.
+	Loc *time.Location
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+// New returns a Printer on f that colours its output when f is a terminal.
+func New(f *os.File) *Printer { return &Printer{W: f, Color: IsTerminal(f)} }
+
+// IsTerminal reports whether f is a character device and colour is not turned off by NO_COLOR or
+// TERM=dumb.
+func IsTerminal(f *os.File) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+const (
+	reset  = "\x1b[0m"
+	bold   = "\x1b[1m"
+	dim    = "\x1b[2m"
+	red    = "\x1b[31m"
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	cyan   = "\x1b[36m"
+)
+
+func (p *Printer) paint(b []byte, color, s string) []byte {
+	if p.Color && color != "" {
+		b = append(b, color...)
+		b = append(b, s...)
+		return append(b, reset...)
+	}
+	return append(b, s...)
+}
+
+func (p *Printer) stamp(b []byte, t time.Time) []byte {
+	loc := p.Loc
+	if loc == nil {
+		loc = time.Local
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return p.paint(b, dim, t.In(loc).Format("2006-01-02 15:04:05.000"))
+}
+
+func (p *Printer) gateway(b []byte, gw string) []byte {
+	if p.ShowGateway && gw != "" {
+		b = p.paint(b, dim, pad(gw, 14))
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}
+
+func (p *Printer) emit(b []byte) {
+	b = append(b, '\n')
+	p.W.Write(b)
+}
+
+// label is the severity column: what an operator must look at first.
+func label(a *alarm.Alarm) (string, string) {
+	switch {
+	case a.State == alarm.Cleared && a.Event == alarm.EventClear:
+		return "CLEARED", green
+	case a.Event == alarm.EventAck:
+		return "ACKED", cyan
+	case a.Event == alarm.EventShelve:
+		return "SHELVED", cyan
+	case a.Event == alarm.EventUnshelv:
+		return "UNSHELVED", cyan
+	}
+	switch a.Severity {
+	case alarm.Critical:
+		return "CRITICAL", bold + red
+	case alarm.Warning:
+		return "WARNING", yellow
+	}
+	return strings.ToUpper(a.Severity), cyan
+}
+
+// Alarm writes one alarm transition:
+//
+//	2026-11-25 03:00:01.000  CRITICAL   batt-heating/ups1/battery_temp  Battery of ups1 heating 2.4 °C/min  #12
+func (p *Printer) Alarm(a *alarm.Alarm) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.stamp(p.buf[:0], a.Time)
+	b = append(b, "  "...)
+	b = p.gateway(b, a.Gateway)
+	l, c := label(a)
+	b = p.paint(b, c, pad(l, 9))
+	b = append(b, "  "...)
+	b = p.paint(b, bold, a.Key)
+	b = append(b, "  "...)
+	msg := a.Message
+	if msg == "" {
+		msg = a.Rule + " " + a.State
+	}
+	b = append(b, msg...)
+	if a.State == alarm.Active && a.Acked && a.Event != alarm.EventAck {
+		b = append(b, " (acknowledged)"...)
+	}
+	if a.ShelvedUntil != nil && a.Event != alarm.EventShelve {
+		b = append(b, " (shelved)"...)
+	}
+	b = p.paint(b, dim, "  #"+strconv.FormatUint(a.Seq, 10))
+	p.buf = b
+	p.emit(b)
+}
+
+// Reading is the readings payload of the MQTT contract.
+type Reading struct {
+	Value   *float64 `json:"value"`
+	Unit    string   `json:"unit"`
+	Quality string   `json:"quality"`
+	Error   *string  `json:"error"`
+	Time    string   `json:"time"`
+}
+
+// Reading writes one reading: "… reading    r12.inlet/temperature = 24.3 °C", or BAD with the reason.
+func (p *Printer) Reading(gateway, sensor, channel string, r *Reading) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, _ := time.Parse(time.RFC3339Nano, r.Time)
+	b := p.stamp(p.buf[:0], t)
+	b = append(b, "  "...)
+	b = p.gateway(b, gateway)
+	b = p.paint(b, dim, pad("reading", 9))
+	b = append(b, "  "...)
+	b = append(b, sensor...)
+	b = append(b, '/')
+	b = append(b, channel...)
+	if r.Quality == "bad" || r.Value == nil {
+		reason := "no value"
+		if r.Error != nil && *r.Error != "" {
+			reason = *r.Error
+		}
+		b = p.paint(b, yellow, " BAD: "+reason)
+	} else {
+		b = append(b, " = "...)
+		b = strconv.AppendFloat(b, *r.Value, 'f', -1, 64)
+		if r.Unit != "" {
+			b = append(b, ' ')
+			b = append(b, r.Unit...)
+		}
+	}
+	p.buf = b
+	p.emit(b)
+}
+
+// Status is the status payload of the MQTT contract.
+type Status struct {
+	State   string `json:"state"`
+	Version string `json:"version"`
+	Time    string `json:"time"`
+}
+
+// Status writes a gateway's status change.
+func (p *Printer) Status(gateway string, s *Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, _ := time.Parse(time.RFC3339Nano, s.Time)
+	b := p.stamp(p.buf[:0], t)
+	b = append(b, "  "...)
+	c := green
+	if s.State != "online" {
+		c = bold + red
+	}
+	b = p.paint(b, c, pad(strings.ToUpper(s.State), 9))
+	b = append(b, "  "...)
+	b = append(b, fmt.Sprintf("gateway %s is %s", gateway, s.State)...)
+	if s.Version != "" {
+		b = p.paint(b, dim, " (rackwatch "+s.Version+")")
+	}
+	p.buf = b
+	p.emit(b)
+}
+
+// Note writes a free-form line (connection changes of tail itself).
+func (p *Printer) Note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.stamp(p.buf[:0], time.Now())
+	b = append(b, "  "...)
+	b = p.paint(b, dim, fmt.Sprintf(format, args...))
+	p.buf = b
+	p.emit(b)
+}
+
+// FromReading turns an agent reading into the readings payload, for printing readings without MQTT (the
+// demo).
+func FromReading(r *reading.Reading, unit string) *Reading {
+	out := &Reading{Unit: unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(alarm.TimeFormat)}
+	if r.Good() {
+		v := r.Value
+		out.Value = &v
+	} else {
+		e := r.ErrText()
+		out.Error = &e
+	}
+	return out
+}
