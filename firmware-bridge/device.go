@@ -61,6 +61,8 @@ type Device struct {
 	firmware   string
 	chans      []chanState
 	expect     int
+	verifying  bool // a repeated HELLO from the same board: its CH list is checked against chans
+	verified   int
 	ready      bool
 	wasReady   bool
 	helloAt    time.Time
@@ -216,7 +218,7 @@ func (d *Device) down(err error) {
 			d.log.Warn("fwbridge: board line down; retrying with backoff", "err", err)
 		}
 	}
-	d.ready = false
+	d.ready, d.verifying = false, false
 	d.emitAllBad(err)
 }
 
@@ -295,7 +297,7 @@ func (d *Device) session(ctx context.Context, p Port) error {
 		}
 	}
 	d.conn = conn
-	d.ready, d.wasReady, d.haveSeq, d.stale, d.replays = false, false, false, false, 0
+	d.ready, d.verifying, d.wasReady, d.haveSeq, d.stale, d.replays = false, false, false, false, false, 0
 	d.lastFrame, d.tokens, d.tokensAt = now, floodBurst, now
 	err := d.requestHello(now)
 	d.mu.Unlock()
@@ -402,7 +404,7 @@ func (d *Device) tick(now time.Time) error {
 		d.log.Warn("fwbridge: heartbeat lost; channels are stale", "silent", silent.Round(time.Millisecond))
 		d.emitAllBad(err)
 		// The board may have restarted and its HELLO been lost: ask again.
-		d.ready = false
+		d.ready, d.verifying = false, false
 		return d.requestHello(now)
 	}
 	return nil
@@ -471,7 +473,7 @@ func (d *Device) handle(f Frame, now time.Time) error {
 		}
 		if d.noteUptime(up) {
 			// A newer frame with a smaller uptime: the board restarted and its HELLO did not reach us.
-			d.ready = false
+			d.ready, d.verifying = false, false
 			return d.requestHello(now)
 		}
 	case TypeAlarm:
@@ -536,12 +538,24 @@ func (d *Device) onHello(f Frame, now time.Time) error {
 		d.counts.Add(KindSyntax, 1, "malformed HELLO", f.Args)
 		return nil
 	}
-	d.noteUptime(up)
-	d.boardID, d.firmware = string(fields[1]), string(fields[2])
+	restarted := d.noteUptime(up)
 	d.haveSeq, d.lastSeq, d.replays = true, f.Seq, 0
+	d.expect, d.verified = int(nch), 0
+	// The same running board announcing itself again (it answers the host's HELLO and also announces
+	// itself at boot, so this is common): keep the channel table, and readings flowing, while the list that
+	// follows is checked against it.
+	d.verifying = d.ready && !restarted && d.boardID == string(fields[1]) && d.firmware == string(fields[2]) &&
+		int(nch) == len(d.chans)
+	if d.verifying {
+		if nch == 0 {
+			d.verifying = false
+			return d.handshakeDone(now)
+		}
+		return nil
+	}
+	d.boardID, d.firmware = string(fields[1]), string(fields[2])
 	d.chans = d.chans[:0]
-	d.expect = int(nch)
-	d.ready = false
+	d.ready, d.verifying = false, false
 	if nch == 0 {
 		return d.handshakeDone(now)
 	}
@@ -556,19 +570,34 @@ func (d *Device) onChannel(f Frame, now time.Time) error {
 		d.counts.Add(KindSyntax, 1, "malformed CH", f.Args)
 		return nil
 	}
+	unit := string(fields[2])
+	switch unit {
+	case "C":
+		unit = "°C"
+	case "-":
+		unit = ""
+	}
+	if d.verifying {
+		if int(idx) == d.verified && idx < uint32(len(d.chans)) && string(d.chans[idx].ch) == string(fields[1]) &&
+			d.chans[idx].unit == unit && d.chans[idx].kind == string(fields[3]) {
+			if d.verified++; d.verified == d.expect {
+				d.verifying = false
+				return d.handshakeDone(now)
+			}
+			return nil
+		}
+		// The table changed, or a CH went missing: learn it afresh.
+		d.verifying, d.ready = false, false
+		d.chans = d.chans[:0]
+		return d.requestHello(now)
+	}
 	if d.ready || int(idx) != len(d.chans) || len(d.chans) >= d.expect {
 		// Out of order: the list is incomplete. Start over.
 		d.counts.Add(KindSyntax, 1, "CH out of order", f.Args)
-		d.ready = false
+		d.ready, d.verifying = false, false
 		return d.requestHello(now)
 	}
-	c := chanState{ch: reading.Channel(fields[1]), unit: string(fields[2]), kind: string(fields[3])}
-	switch c.unit {
-	case "C":
-		c.unit = "°C"
-	case "-":
-		c.unit = ""
-	}
+	c := chanState{ch: reading.Channel(fields[1]), unit: unit, kind: string(fields[3])}
 	if want := reading.Unit(c.ch); want != "" && want != c.unit {
 		c.bad = fmt.Errorf("fwbridge: board declares %s in %q but rackwatch needs %q: fix the firmware's channel table", c.ch, c.unit, want)
 	}

@@ -303,3 +303,38 @@ func TestSessionRetriesUnansweredSettings(t *testing.T) {
 		t.Errorf("an acknowledged setting was sent %d times", n)
 	}
 }
+
+// The same board announcing itself again keeps its channels usable throughout; a changed table is
+// learned afresh.
+func TestSessionRepeatedHello(t *testing.T) {
+	r := newSessionRig(t, Options{})
+	r.handshake(t, "100")
+	r.feed(t, TypeHello, "1,b7,2.0,150,2") // the answer to the host's HELLO, after the boot announcement
+	if !r.d.ready || len(r.d.Stats().Channels) != 2 {
+		t.Fatalf("repeated HELLO dropped the channel table: ready %v, %v", r.d.ready, r.d.Stats().Channels)
+	}
+	r.feed(t, TypeChannel, "0,temperature,F,ai")
+	r.got = nil
+	r.feed(t, TypeReading, "1,1") // readings keep flowing during the check
+	if len(r.got) != 1 || r.got[0].Value != 1 {
+		t.Fatalf("reading during the check: %v", r.got)
+	}
+	r.feed(t, TypeChannel, "1,smoke,-,di")
+	if !r.d.ready || r.d.verifying {
+		t.Fatal("check not completed")
+	}
+	// Same id and firmware, but a different table: relearned, not trusted.
+	r.feed(t, TypeHello, "1,b7,2.0,200,2")
+	r.feed(t, TypeChannel, "0,humidity,%RH,ai")
+	if r.d.ready || len(r.d.chans) != 0 {
+		t.Fatalf("changed table kept: ready %v chans %d", r.d.ready, len(r.d.chans))
+	}
+	if !strings.Contains(lastLine(r.out.String()), ",HELLO,1*") {
+		t.Fatalf("host did not ask for the handshake again: %q", lastLine(r.out.String()))
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
