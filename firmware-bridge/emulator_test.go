@@ -38,7 +38,16 @@ func buildC(t testing.TB, dir, name string, srcs ...string) string {
 	out := filepath.Join(dir, name)
 	args := []string{"-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-o", out}
 	for _, s := range srcs {
-		args = append(args, filepath.Join("firmware", s))
+		p := filepath.Join("firmware", s)
+		// Opening the sources tells go test's cache that the result depends on them (gcc reads them in
+		// another process, which the cache cannot see).
+		if _, err := os.ReadFile(p); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	if _, err := os.ReadFile(filepath.Join("firmware", "rwproto.h")); err != nil {
+		t.Fatal(err)
 	}
 	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", name, err, b)
