@@ -13,6 +13,9 @@ static const uint8_t PIN_SMOKE = 2;
 static const uint8_t PIN_H2 = A0;
 static const uint8_t PIN_TEMP = A1;
 static const uint8_t PIN_SOUNDER = 8;
+// For RS-485 through a MAX485/MAX3485, define the pin wired to DE and /RE (tied together), e.g.
+//   #define RS485_DE_PIN 4
+// The transceiver then drives the pair only while the board sends.
 
 // Channel indexes are positions in this table; the host learns it in the handshake.
 static const rw_channel channels[] = {
@@ -24,7 +27,16 @@ static const rw_channel channels[] = {
 
 static rw_board board;
 
-static void lineWrite(void *, const uint8_t *b, size_t n) { Serial.write(b, n); }
+static void lineWrite(void *, const uint8_t *b, size_t n) {
+#ifdef RS485_DE_PIN
+  digitalWrite(RS485_DE_PIN, HIGH);
+  Serial.write(b, n);
+  Serial.flush();  // wait until the last stop bit is out before releasing the pair
+  digitalWrite(RS485_DE_PIN, LOW);
+#else
+  Serial.write(b, n);
+#endif
+}
 
 static void setOutput(void *, uint8_t idx, int32_t milli) {
   if (idx == 3) digitalWrite(PIN_SOUNDER, milli > 0 ? HIGH : LOW);
@@ -38,6 +50,10 @@ static const rw_board_config config = {
 };
 
 void setup() {
+#ifdef RS485_DE_PIN
+  pinMode(RS485_DE_PIN, OUTPUT);
+  digitalWrite(RS485_DE_PIN, LOW);
+#endif
   pinMode(PIN_SMOKE, INPUT_PULLUP);
   pinMode(PIN_SOUNDER, OUTPUT);
   digitalWrite(PIN_SOUNDER, LOW);
