@@ -120,7 +120,7 @@ func New(id string, o *Options, every time.Duration, open Opener, log *slog.Logg
 	}
 	oc.applyDefaults()
 	o = &oc
-	d := &Device{id: id, o: o, every: every, open: open, log: log.With("sensor", id, "device", o.Device),
+	d := &Device{id: id, o: o, every: every, open: open, log: log.With("device", o.Device),
 		pending: map[uint16]pendingCmd{}}
 	d.counts.Log = d.log
 	for _, ch := range o.Channels {
@@ -189,7 +189,7 @@ func (d *Device) Run(ctx context.Context, emit func(driver.Sample)) error {
 			}
 			d.mu.Unlock()
 		} else {
-			err = fmt.Errorf("fwbridge: open %s: %w", d.o.Device, err)
+			err = d.ioErr("open", err)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -240,6 +240,15 @@ func (d *Device) emitAllBad(err error) {
 	d.emit(driver.Sample{Channel: ChannelLink, Value: 0})
 }
 
+// ioErr wraps an error of the serial line. An *os.PathError already names the operation and the device.
+func (d *Device) ioErr(op string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("fwbridge: %w", err)
+	}
+	return fmt.Errorf("fwbridge: %s %s: %w", op, d.o.Device, err)
+}
+
 // errLineClosed is returned by send when no line is open.
 var errLineClosed = errors.New("fwbridge: line not open")
 
@@ -269,7 +278,7 @@ func (d *Device) session(ctx context.Context, p Port) error {
 		defer close(wdone)
 		for b := range wq {
 			if _, err := p.Write(b); err != nil {
-				werr <- fmt.Errorf("fwbridge: write %s: %w", d.o.Device, err)
+				werr <- d.ioErr("write", err)
 				for range wq { // keep draining so senders never block
 				}
 				return
@@ -339,7 +348,7 @@ func (d *Device) readLoop(conn *Conn) error {
 		f, err := conn.ReadFrame()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				return fmt.Errorf("fwbridge: read %s: %w", d.o.Device, err)
+				return d.ioErr("read", err)
 			}
 			// tarm/serial reports a read timeout as EOF. An unplugged USB device loses its node; a hung-up
 			// line returns EOF at once, again and again.

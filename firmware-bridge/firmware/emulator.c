@@ -49,6 +49,12 @@ static rw_board board;
 static rw_board_config cfg;
 static int silent;
 static int line_in = 0, line_out = 1;
+static const char *pty_link; /* removed at exit, like a device node when the board is unplugged */
+
+static void remove_link(void)
+{
+	if (pty_link) unlink(pty_link);
+}
 static uint8_t last[RW_MAX_FRAME];
 static size_t last_len;
 
@@ -175,6 +181,8 @@ int main(int argc, char **argv)
 		if (!slave || open(slave, O_RDWR | O_NOCTTY) < 0) { perror("pty slave"); return 2; }
 		unlink(link);
 		if (symlink(slave, link)) { perror(link); return 2; }
+		pty_link = link;
+		atexit(remove_link);
 		fprintf(stderr, "line: %s -> %s; type commands here\n", link, slave);
 		line_in = line_out = m;
 		ctl = 0;
