@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/config"
@@ -152,4 +155,21 @@ func Backoff(n int, base, max time.Duration) time.Duration {
 // retries). The counts appear in /metrics as rackwatch_driver_events_total{sensor, kind}.
 type Counters interface {
 	Counters() map[string]uint64
+}
+
+// HostPort completes a network device's address with defaultPort when it names none ("10.0.0.30" becomes
+// "10.0.0.30:161") and checks that the port is a valid TCP/UDP port. Drivers of networked devices (NUT,
+// SNMP, Modbus TCP) share it so an installer can write addresses the same way everywhere.
+func HostPort(addr, defaultPort string) (string, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), defaultPort)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("%q: expected host or host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	return addr, nil
 }

@@ -75,7 +75,7 @@ func decode(s *config.Sensor) (*Options, error) {
 	}
 	if o.Address == "" {
 		add("address", "nut: address is required (upsd's host:port, e.g. 127.0.0.1:3493)")
-	} else if _, port, err := net.SplitHostPort(withPort(o.Address)); err != nil || !validPort(port) {
+	} else if _, err := driver.HostPort(o.Address, DefaultPort); err != nil {
 		add("address", "nut: address %q: expected host or host:port", o.Address)
 	}
 	if o.UPS == "" {
@@ -125,18 +125,6 @@ func decode(s *config.Sensor) (*Options, error) {
 		return nil, errs
 	}
 	return o, nil
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n > 0 && n < 65536
-}
-
-func withPort(addr string) string {
-	if _, _, err := net.SplitHostPort(addr); err == nil {
-		return addr
-	}
-	return net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
 }
 
 // slots lists the variables a poll looks for, in channel order: the standard ones (unless remapped), then
@@ -256,7 +244,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 func New(o *Options, log *slog.Logger) (*Device, error) {
 	d := &Device{
 		opts:        o,
-		addr:        withPort(o.Address),
+		addr:        mustHostPort(o.Address),
 		log:         log,
 		listCmd:     []byte("LIST VAR " + o.UPS + "\n"),
 		ups:         []byte(o.UPS),
@@ -571,3 +559,9 @@ func (d *Device) samples(out []driver.Sample) []driver.Sample {
 }
 
 var _ driver.Poller = (*Device)(nil)
+
+// mustHostPort is the checked address (Check has already refused a bad one).
+func mustHostPort(addr string) string {
+	a, _ := driver.HostPort(addr, DefaultPort)
+	return a
+}

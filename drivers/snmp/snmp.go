@@ -73,7 +73,7 @@ func decode(s *config.Sensor) (*Options, error) {
 	}
 	if o.Address == "" {
 		add("address", "snmp: address is required (the UPS card's host:port, e.g. 10.0.0.30:161)")
-	} else if _, port, err := net.SplitHostPort(withPort(o.Address)); err != nil || !validPort(port) {
+	} else if _, err := driver.HostPort(o.Address, "161"); err != nil {
 		add("address", "snmp: address %q: expected host or host:port", o.Address)
 	}
 	if o.Community != "" {
@@ -131,18 +131,6 @@ func decode(s *config.Sensor) (*Options, error) {
 		return nil, errs
 	}
 	return o, nil
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n > 0 && n < 65536
-}
-
-func withPort(addr string) string {
-	if _, _, err := net.SplitHostPort(addr); err == nil {
-		return addr
-	}
-	return net.JoinHostPort(strings.Trim(addr, "[]"), "161")
 }
 
 // channels is what every snmp sensor produces, in order.
@@ -205,7 +193,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 
 // New returns a device for the options; nothing is sent until the first Read.
 func New(o *Options, log *slog.Logger) (*Device, error) {
-	host, portS, _ := net.SplitHostPort(withPort(o.Address))
+	host, portS, _ := net.SplitHostPort(mustHostPort(o.Address))
 	port, _ := strconv.Atoi(portS)
 	g := &gosnmp.GoSNMP{
 		Target: host, Port: uint16(port), Transport: "udp", Retries: o.Retries, MaxOids: len(scalars),
@@ -443,3 +431,9 @@ func (d *Device) samples(out []driver.Sample) []driver.Sample {
 }
 
 var _ driver.Poller = (*Device)(nil)
+
+// mustHostPort is the checked address (Check has already refused a bad one).
+func mustHostPort(addr string) string {
+	a, _ := driver.HostPort(addr, "161")
+	return a
+}

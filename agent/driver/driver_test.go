@@ -1,0 +1,30 @@
+package driver
+
+import (
+	"testing"
+	"time"
+)
+
+func TestHostPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.30": "10.0.0.30:161", "ups.lan:1161": "ups.lan:1161", "[::1]": "[::1]:161", "::1": "[::1]:161",
+	} {
+		if got, err := HostPort(in, "161"); err != nil || got != want {
+			t.Errorf("HostPort(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"host:0", "host:70000", "host:snmp", ":161"} {
+		if _, err := HostPort(bad, "161"); err == nil {
+			t.Errorf("HostPort(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
+	for n, w := range want {
+		if got := Backoff(n, time.Second, 10*time.Second); got != w {
+			t.Errorf("Backoff(%d) = %v, want %v", n, got, w)
+		}
+	}
+}
