@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is a running in-process MQTT broker.
@@ -43,7 +43,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		// mochi logs every connect at info; that belongs at debug in an agent's log.
 		Logger: slog.New(quieter{log.Handler(), closing}).With("component", "embedded-broker"),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := srv.AddHook(new(allowAll), nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	// Listen ourselves so that a busy port is reported now, not later from Serve's goroutine.
@@ -117,3 +117,18 @@ func (q quieter) WithAttrs(as []slog.Attr) slog.Handler {
 	return quieter{q.Handler.WithAttrs(as), q.closing}
 }
 func (q quieter) WithGroup(g string) slog.Handler { return quieter{q.Handler.WithGroup(g), q.closing} }
+
+// allowAll lets every client connect and use every topic: the embedded broker listens where the config
+// says (loopback by default) and is as open as that address. It is written here rather than taken from
+// mochi's auth package, which would link a second YAML library into the binary for its ledger files.
+type allowAll struct{ mqtt.HookBase }
+
+func (*allowAll) ID() string { return "allow-all" }
+
+func (*allowAll) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }

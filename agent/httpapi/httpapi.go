@@ -3,7 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"html/template"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -70,10 +70,7 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		st := src.Status()
-		if err := page.Execute(w, st); err != nil {
-			log.Warn("status page", "err", err)
-		}
+		writePage(w, src.Status())
 	})
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go s.srv.Serve(ln)
@@ -104,22 +101,46 @@ func writeRuntime(w io.Writer) {
 	fmt.Fprintf(w, "rackwatch_goroutines %d\n", runtime.NumGoroutine())
 }
 
-var page = template.Must(template.New("status").Funcs(template.FuncMap{
-	"ago": func(t time.Time) string { return time.Since(t).Truncate(time.Second).String() },
-	"dur": func(d time.Duration) string { return d.Truncate(100 * time.Millisecond).String() },
-}).Parse(`<!doctype html>
+// writePage renders the status page. It is written out by hand with every value escaped, rather than with
+// html/template, which would add a template engine to a binary that must fit small gateways.
+func writePage(w io.Writer, st Status) {
+	e := html.EscapeString
+	ago := func(t time.Time) string { return time.Since(t).Truncate(time.Second).String() }
+	site := ""
+	if st.Site != "" {
+		site = " — " + e(st.Site)
+	}
+	fmt.Fprintf(w, `<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>rackwatch {{.Gateway}}</title>
+<title>rackwatch %s</title>
 <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:left}
 .critical{background:#fdd}.warning{background:#ffd}.bad{color:#a00}</style></head>
-<body><h1>rackwatch {{.Gateway}}{{if .Site}} — {{.Site}}{{end}}</h1>
-<p>version {{.Version}}, up {{ago .Started}}</p>
+<body><h1>rackwatch %s%s</h1>
+<p>version %s, up %s</p>
 <h2>Alarms</h2>
-{{if .Alarms}}<table><tr><th>severity</th><th>alarm</th><th>state</th><th>acked</th><th>since</th><th>message</th></tr>
-{{range .Alarms}}<tr class="{{.Severity}}"><td>{{.Severity}}</td><td>{{.Key}}</td><td>{{.State}}{{if .Shelved}} (shelved){{end}}</td><td>{{.Acked}}</td><td>{{ago .Since}} ago</td><td>{{.Message}}</td></tr>
-{{end}}</table>{{else}}<p>No alarms.</p>{{end}}
-<h2>Readings</h2>
-<table><tr><th>sensor</th><th>channel</th><th>value</th><th>age</th><th>quality</th></tr>
-{{range .Readings}}<tr{{if eq .Quality "bad"}} class="bad"{{end}}><td>{{.Sensor}}</td><td>{{.Channel}}</td><td>{{.Value}} {{.Unit}}</td><td>{{dur .Age}}</td><td>{{.Quality}} {{.Error}}</td></tr>
-{{end}}</table></body></html>
-`))
+`, e(st.Gateway), e(st.Gateway), site, e(st.Version), ago(st.Started))
+	if len(st.Alarms) == 0 {
+		io.WriteString(w, "<p>No alarms.</p>\n")
+	} else {
+		io.WriteString(w, "<table><tr><th>severity</th><th>alarm</th><th>state</th><th>acked</th><th>since</th><th>message</th></tr>\n")
+		for _, a := range st.Alarms {
+			state := e(a.State)
+			if a.Shelved {
+				state += " (shelved)"
+			}
+			fmt.Fprintf(w, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>%t</td><td>%s ago</td><td>%s</td></tr>\n",
+				e(a.Severity), e(a.Severity), e(a.Key), state, a.Acked, ago(a.Since), e(a.Message))
+		}
+		io.WriteString(w, "</table>\n")
+	}
+	io.WriteString(w, "<h2>Readings</h2>\n<table><tr><th>sensor</th><th>channel</th><th>value</th><th>age</th><th>quality</th></tr>\n")
+	for _, r := range st.Readings {
+		class := ""
+		if r.Quality == "bad" {
+			class = ` class="bad"`
+		}
+		fmt.Fprintf(w, "<tr%s><td>%s</td><td>%s</td><td>%s %s</td><td>%s</td><td>%s %s</td></tr>\n", class,
+			e(r.Sensor), e(r.Channel), e(r.Value), e(r.Unit), r.Age.Truncate(100*time.Millisecond), e(r.Quality), e(r.Error))
+	}
+	io.WriteString(w, "</table></body></html>\n")
+}

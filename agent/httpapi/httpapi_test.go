@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+type src struct {
+	health error
+	st     Status
+}
+
+func (s *src) Health() error            { return s.health }
+func (s *src) WriteMetrics(w io.Writer) { io.WriteString(w, "rackwatch_test 1\n") }
+func (s *src) Status() Status           { return s.st }
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	s := &src{st: Status{Gateway: "gw", Site: "dc1", Version: "1.0", Started: time.Now(),
+		Alarms:   []AlarmRow{{Severity: "critical", Key: "smoke/room/smoke", State: "active", Message: "smoke in <room>", Since: time.Now()}},
+		Readings: []ReadingRow{{Sensor: "room", Channel: "smoke", Value: "1", Quality: "good"}}}}
+	srv, err := Start("127.0.0.1:0", s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := "http://" + srv.Addr()
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", code, body)
+	}
+	s.health = errors.New("broker tls://central:8883: certificate signed by unknown authority")
+	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "unknown authority") {
+		t.Errorf("unhealthy healthz: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "rackwatch_test 1") || !strings.Contains(body, "rackwatch_go_heap_bytes") {
+		t.Errorf("metrics: %d %q", code, body)
+	}
+	code, body := get(t, base+"/")
+	if code != 200 || !strings.Contains(body, `<tr class="critical"><td>critical</td><td>smoke/room/smoke</td>`) {
+		t.Errorf("status page: %d %s", code, body)
+	}
+	if strings.Contains(body, "<room>") || !strings.Contains(body, "smoke in &lt;room&gt;") {
+		t.Error("status page does not escape alarm text")
+	}
+	if code, _ := get(t, base+"/nothing"); code != 404 {
+		t.Errorf("unknown path: %d", code)
+	}
+}
