@@ -181,6 +181,36 @@ rules:
 		}
 	}
 
+	// An operator acknowledges the latched smoke alarm from the central console; a typo is refused.
+	for _, c := range []struct{ topic, payload string }{
+		{"rackwatch/gw/cmd/ack", `{"alarm":"smoke/room.smoke/smoke","by":"night shift","id":"a1"}`},
+		{"rackwatch/gw/cmd/ack", `{"alarm":"smoke/room.smok/smoke","by":"night shift","id":"a2"}`},
+	} {
+		if err := sub.cl.PublishWait(context.Background(), mqtt.Message{Topic: c.topic, QoS: 1, Payload: []byte(c.payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms = sub.wait(t, "two command results", func(ms []mqtt.Received) bool { return len(on(ms, "rackwatch/gw/cmd/result")) == 2 })
+	res := map[string]map[string]any{}
+	for _, m := range on(ms, "rackwatch/gw/cmd/result") {
+		var r map[string]any
+		json.Unmarshal(m.Payload, &r)
+		res[r["id"].(string)] = r
+	}
+	if res["a1"]["ok"] != true || res["a2"]["ok"] != false || !strings.Contains(res["a2"]["error"].(string), "smoke/room.smok/smoke") {
+		t.Errorf("command results: %v", res)
+	}
+	sub.wait(t, "the ack transition", func(ms []mqtt.Received) bool {
+		for _, m := range on(ms, "rackwatch/gw/events") {
+			var a alarm.Alarm
+			json.Unmarshal(m.Payload, &a)
+			if a.Key == "smoke/room.smoke/smoke" && a.Event == alarm.EventAck && a.Acked && a.AckedBy == "night shift" {
+				return true
+			}
+		}
+		return false
+	})
+
 	// Cut the agent's connection as a failing link would: the broker publishes the Last Will.
 	if !ob.broker.DropClient("rackwatch-gw") {
 		t.Fatal("agent's client not connected as rackwatch-gw")
