@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/tarm/serial"
@@ -64,10 +63,7 @@ func Register(r *driver.Registry) {
 			if err != nil {
 				return nil, err
 			}
-			log := env.Log
-			if log == nil {
-				log = slog.New(slog.DiscardHandler)
-			}
+			log := env.Logger()
 			return New(env.Sensor.ID, o, env.Sensor.Every.D(), SerialOpener, log), nil
 		},
 	})
@@ -81,10 +77,8 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 		return nil, nil, err
 	}
 	o.applyDefaults()
-	var errs config.Errors
-	add := func(key, format string, args ...any) {
-		errs = append(errs, s.Options.Errorf(key, format, args...).(config.Errors)...)
-	}
+	probs := s.Options.Problems()
+	add := probs.Add
 	switch {
 	case o.Device == "":
 		add("device", "sensor %q: device is required (e.g. /dev/ttyACM0 or a /dev/serial/by-id/ link)", s.ID)
@@ -118,7 +112,7 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 	for i := range o.Failsafe {
 		fs := &o.Failsafe[i]
 		at := func(format string, args ...any) {
-			errs = append(errs, &config.Error{File: s.Options.File(), Line: fs.Line, Msg: fmt.Sprintf("sensor %q: failsafe: ", s.ID) + fmt.Sprintf(format, args...)})
+			probs.AddAt(fs.Line, "sensor %q: failsafe: %s", s.ID, fmt.Sprintf(format, args...))
 		}
 		if fs.Input == "" || fs.Output == "" {
 			at("input and output are required")
@@ -137,8 +131,8 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, nil, errs
+	if err := probs.Err(); err != nil {
+		return nil, nil, err
 	}
 	if len(o.Channels) == 0 {
 		return o, nil, nil

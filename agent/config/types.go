@@ -137,3 +137,32 @@ func AsErrors(err error, file string, line int) Errors {
 	}
 	return Errors{{File: file, Line: line, Msg: err.Error()}}
 }
+
+// Problems gathers every problem with one sensor's or bus's options, each located at its key, so that a
+// driver reports them all in one pass, as Load does for the rest of the file.
+type Problems struct {
+	opts Options
+	errs Errors
+}
+
+// Problems starts an empty list of problems with these options.
+func (o Options) Problems() *Problems { return &Problems{opts: o} }
+
+// Add records a problem located at key (or at the options' mapping when the key is absent).
+func (p *Problems) Add(key, format string, args ...any) {
+	p.errs = append(p.errs, p.opts.Errorf(key, format, args...).(Errors)...)
+}
+
+// AddAt records a problem located at a line, for keys nested deeper than the options' own.
+func (p *Problems) AddAt(line int, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.opts.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Err is nil when nothing was recorded, else the problems as Errors in line order.
+func (p *Problems) Err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	p.errs.Sort()
+	return p.errs
+}

@@ -66,6 +66,15 @@ type Env struct {
 	Log *slog.Logger
 }
 
+// Logger is the sensor's logger, or one that discards when none was given (tests that open a device
+// directly).
+func (e Env) Logger() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
+}
+
 // Driver describes one sensor driver.
 type Driver struct {
 	// Name is the value of `driver:` in the config.

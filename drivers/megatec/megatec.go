@@ -55,10 +55,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	var errs config.Errors
-	add := func(key, format string, args ...any) {
-		errs = append(errs, s.Options.Errorf(key, format, args...).(config.Errors)...)
-	}
+	probs := s.Options.Problems()
+	add := probs.Add
 	if o.Device == "" {
 		add("device", "megatec: device is required (the serial port, e.g. /dev/ttyUSB0)")
 	}
@@ -86,9 +84,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if o.Retries < 0 || o.Retries > 10 {
 		add("retries", "megatec: retries %d: use 0 to 10", o.Retries)
 	}
-	if len(errs) > 0 {
-		errs.Sort()
-		return nil, errs
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return &o, nil
 }
@@ -170,10 +167,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := env.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Logger()
 	d := New(o, log, func() (Port, error) { return OpenSerial(o.Device, o.Baud) })
 	return d, nil
 }

@@ -160,9 +160,6 @@ func openSensor(_ context.Context, env driver.Env) (driver.Device, error) {
 	if !bus.cfg.TCP && (dc.Unit == 0 || dc.Unit > 247) {
 		return nil, fmt.Errorf("modbus: sensor %q: unit_id %d on an RS-485 line must be 1..247 (0 is broadcast, which nobody answers)", env.Sensor.ID, dc.Unit)
 	}
-	log := env.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Logger()
 	return newDevice(bus, dc, points, log.With("sensor", env.Sensor.ID))
 }

@@ -69,10 +69,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if err := s.Options.Decode(o); err != nil {
 		return nil, err
 	}
-	var errs config.Errors
-	add := func(key, format string, args ...any) {
-		errs = append(errs, s.Options.Errorf(key, format, args...).(config.Errors)...)
-	}
+	probs := s.Options.Problems()
+	add := probs.Add
 	if o.Address == "" {
 		add("address", "nut: address is required (upsd's host:port, e.g. 127.0.0.1:3493)")
 	} else if _, err := driver.HostPort(o.Address, DefaultPort); err != nil {
@@ -120,9 +118,8 @@ func decode(s *config.Sensor) (*Options, error) {
 		}
 		seen[c] = name
 	}
-	if len(errs) > 0 {
-		errs.Sort()
-		return nil, errs
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -233,10 +230,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := env.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Logger()
 	return New(o, log)
 }
 

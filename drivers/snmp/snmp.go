@@ -67,10 +67,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if err := s.Options.Decode(o); err != nil {
 		return nil, err
 	}
-	var errs config.Errors
-	add := func(key, format string, args ...any) {
-		errs = append(errs, s.Options.Errorf(key, format, args...).(config.Errors)...)
-	}
+	probs := s.Options.Problems()
+	add := probs.Add
 	if o.Address == "" {
 		add("address", "snmp: address is required (the UPS card's host:port, e.g. 10.0.0.30:161)")
 	} else if _, err := driver.HostPort(o.Address, "161"); err != nil {
@@ -126,9 +124,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if o.Retries < 0 || o.Retries > 5 {
 		add("retries", "snmp: retries %d: use 0 to 5", o.Retries)
 	}
-	if len(errs) > 0 {
-		errs.Sort()
-		return nil, errs
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -184,10 +181,7 @@ func open(ctx context.Context, env driver.Env) (driver.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := env.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Logger()
 	return New(o, log)
 }
 

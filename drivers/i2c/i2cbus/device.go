@@ -168,10 +168,7 @@ func Open(ctx context.Context, env driver.Env, name string, a Addr, chip Chip) (
 	if a.Mux != nil {
 		b = &Port{Parent: b, Mux: a.Mux.Address, Channel: a.Mux.Channel}
 	}
-	log := env.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Logger()
 	d := &Device{
 		name:  name,
 		where: fmt.Sprintf("sensor %s on bus %s at %s", env.Sensor.ID, busID, a),
