@@ -364,3 +364,39 @@ func TestRetainedStatesRepublished(t *testing.T) {
 		}
 	}
 }
+
+// The last gasp does not sit out a reconnect backoff: a broker that comes back while the agent waits
+// between attempts gets the backlog before Flush's deadline.
+func TestFlushRetriesAtOnce(t *testing.T) {
+	old := backoffBase
+	backoffBase = time.Minute // the next regular attempt would come far after Flush's deadline
+	defer func() { backoffBase = old }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet
+	cfg := testConfig(t, t.TempDir(), "  brokers: [{url: \"tcp://"+addr+"\"}]")
+	d, err := Open(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDelivery(t, d)
+	if err := d.Transitions([]alarm.Alarm{transition(1, "low-battery", "ups1", "low_battery")}); err != nil {
+		t.Fatal(err)
+	}
+	for d.Health() == nil || !strings.Contains(d.Health().Error(), "refused") {
+		time.Sleep(10 * time.Millisecond) // the first attempt failed: the target is now in its backoff
+	}
+	b, err := broker.Start(addr, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatalf("flush did not reach the broker that came back: %v", err)
+	}
+}

@@ -233,8 +233,12 @@ func (d *Delivery) Health() error {
 
 // Flush waits until every broker has acknowledged every journaled transition, or ctx ends; then it
 // returns an error naming the brokers still behind and by how much. This is the last gasp before
-// shutdown (and on a UPS low-battery alarm): brokers keep being retried while it waits.
+// shutdown (and on a UPS low-battery alarm): brokers waiting out a reconnect backoff are retried at once.
 func (d *Delivery) Flush(ctx context.Context) error {
+	// A broker in a long reconnect backoff would let the deadline pass unused: try them all now.
+	for _, t := range d.targets {
+		t.hurry()
+	}
 	tk := time.NewTicker(20 * time.Millisecond)
 	defer tk.Stop()
 	for {

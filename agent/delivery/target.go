@@ -24,6 +24,7 @@ type target struct {
 	setupErr error
 	reader   *journal.Reader
 	wake     chan struct{}
+	retryNow chan struct{} // cuts a reconnect backoff short (the last gasp)
 	ring     ring
 
 	acked atomic.Uint64 // highest journal id acknowledged by this broker
@@ -38,7 +39,7 @@ type target struct {
 }
 
 func (d *Delivery) newTarget(b *config.Broker) *target {
-	t := &target{d: d, name: b.URL, wake: make(chan struct{}, 1), reader: d.j.NewReader(), downSince: time.Now()}
+	t := &target{d: d, name: b.URL, wake: make(chan struct{}, 1), retryNow: make(chan struct{}, 1), reader: d.j.NewReader(), downSince: time.Now()}
 	t.log = d.log.With("broker", b.URL)
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
@@ -52,6 +53,14 @@ func (d *Delivery) newTarget(b *config.Broker) *target {
 }
 
 func (t *target) cursor() uint64 { c, _ := t.d.j.Cursor(t.name); return c }
+
+// hurry makes a target waiting out a reconnect backoff try again now.
+func (t *target) hurry() {
+	select {
+	case t.retryNow <- struct{}{}:
+	default:
+	}
+}
 
 func (t *target) poke() {
 	select {
@@ -121,6 +130,7 @@ func (t *target) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-time.After(delay):
+			case <-t.retryNow:
 			}
 			continue
 		}
@@ -155,6 +165,7 @@ func (t *target) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		case <-t.retryNow:
 		}
 	}
 }
