@@ -107,3 +107,24 @@ func FuzzParseQ1(f *testing.F) {
 		ParseI(line)
 	})
 }
+
+// The F (rating) and I (identification) replies come from the UPS too: whatever arrives, the parsers
+// return an error or sane values, never a panic.
+func FuzzParseRatingAndInfo(f *testing.F) {
+	for _, s := range []string{"#220.0 000 024.0 50.0", "#230.0 004 012.0 50.0", "#  ", "F", "I",
+		"#MEGATEC         MODEL X    V1.0      ", "#", "#@@@.@ @@@ @@@.@ @@.@"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if r, err := ParseF(line); err == nil {
+			for _, v := range []float64{r.Voltage, r.Current, r.BatteryVoltage, r.Frequency} {
+				if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Fatalf("%q: accepted rating %+v", line, r)
+				}
+			}
+		}
+		if in, err := ParseI(line); err == nil && (len(in.Company) > len(line) || len(in.Model) > len(line)) {
+			t.Fatalf("%q: identification longer than the line: %+v", line, in)
+		}
+	})
+}
