@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -74,10 +73,13 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 // was connected.
 func (b *Broker) DropClient(id string) bool {
 	cl, ok := b.srv.Clients.Get(id)
-	if !ok || cl.Closed() {
+	if !ok || cl.Closed() || cl.Net.Conn == nil {
 		return false
 	}
-	cl.Stop(errors.New("connection cut"))
+	// Close only the socket, as a failing link would: the broker's read then fails and it publishes the
+	// Will. Stopping the client instead races with its read loop, which treats a stopped client as a
+	// clean disconnect and discards the Will.
+	cl.Net.Conn.Close()
 	return true
 }
 
