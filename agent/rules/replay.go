@@ -210,3 +210,23 @@ func TimelineLine(a *alarm.Alarm, numeric bool, origin time.Time) string {
 	}
 	return fmt.Sprintf("%-8s #%-3d %-8s %-8s %-15s %s: %s\n", ts, a.Seq, a.Event, a.Severity, state, a.Key, a.Message)
 }
+
+// DiffLines lists the lines of two timelines that differ, "-" expected and "+" got, for `rules test
+// --expect` and the golden tests.
+func DiffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}

@@ -53,27 +53,9 @@ func TestReplayBatteryRoomGolden(t *testing.T) {
 			t.Fatalf("%v (run go test -run Golden -update to create it)", err)
 		}
 		if got := out.String(); got != string(want) {
-			t.Errorf("%s differs (go test -run Golden -update rewrites it):\n%s", c.golden, lineDiff(string(want), got))
+			t.Errorf("%s differs (go test -run Golden -update rewrites it):\n%s", c.golden, DiffLines(string(want), got))
 		}
 	}
-}
-
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			b.WriteString("- " + wl + "\n+ " + gl + "\n")
-		}
-	}
-	return b.String()
 }
 
 func TestReplaySecondsAndStaleBetweenReadings(t *testing.T) {
@@ -98,7 +80,7 @@ func TestReplaySecondsAndStaleBetweenReadings(t *testing.T) {
 		"102s     #4   clear    warning  cleared,unacked silent/ups1/battery_temp: battery-room ups1 battery_temp reading again, now 26 °C",
 	}
 	if got := strings.TrimSuffix(out.String(), "\n"); got != strings.Join(want, "\n") {
-		t.Fatalf("timeline:\n%s", lineDiff(strings.Join(want, "\n"), got))
+		t.Fatalf("timeline:\n%s", DiffLines(strings.Join(want, "\n"), got))
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/rules"
@@ -68,29 +67,10 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		if !bytes.Equal(want, out.Bytes()) {
-			fmt.Fprintf(stderr, "%s: the timeline differs from %s:\n%s", *tracePath, *expect, diffLines(string(want), out.String()))
+			fmt.Fprintf(stderr, "%s: the timeline differs from %s:\n%s", *tracePath, *expect, rules.DiffLines(string(want), out.String()))
 			return 1
 		}
 		fmt.Fprintf(stderr, "%s: matches %s\n", *tracePath, *expect)
 	}
 	return 0
-}
-
-// diffLines lists the lines that differ, "-" expected and "+" got.
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < max(len(w), len(g)); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
 }
