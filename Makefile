@@ -2,7 +2,7 @@
 GO      ?= go
 PKG     := github.com/rackwatch/rackwatch
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X $(PKG)/agent.Version=$(VERSION)
+LDFLAGS := -s -w -X $(PKG)/agent/buildinfo.Version=$(VERSION)
 DIST    := dist
 
 .PHONY: demo test c-test build vet fmt-check release bench fuzz clean

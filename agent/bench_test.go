@@ -10,6 +10,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/store"
 )
 
 // BenchmarkReadingToBroker measures the agent's own delay for the path the latency budget names: a new
@@ -25,17 +26,17 @@ rules:
   - {id: batt-hot, match: {sensor: ups1, channel: battery_temp}, above: 45, clear: 40, severity: critical}
 `)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	out, err := OpenMQTT(context.Background(), plan.Config, log)
+	out, err := OpenMQTT(context.Background(), plan.Config, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer out.Close(context.Background())
-	a := &runner{log: log, reg: testRegistry(), out: out, statePath: plan.Config.Gateway.StateDir + "/" + StateFile}
+	a := &runner{log: log, reg: testRegistry(), out: out, statePath: plan.Config.Gateway.StateDir + "/" + store.File}
 	if err := a.setPlan(plan, nil); err != nil {
 		b.Fatal(err)
 	}
 	got := make(chan time.Time, 16)
-	cl, err := mqtt.Connect(context.Background(), mqtt.Config{URL: "tcp://" + out.(*mqttOutbox).EmbeddedAddr(), ClientID: "bench",
+	cl, err := mqtt.Connect(context.Background(), mqtt.Config{URL: "tcp://" + out.Broker, ClientID: "bench",
 		CleanSession: true, KeepAlive: 30 * time.Second, Subscribe: map[string]byte{"rackwatch/gw/events": 1},
 		OnMessage: func(mqtt.Received) { got <- time.Now() }})
 	if err != nil {
@@ -73,7 +74,7 @@ rules:
 func BenchmarkReadingNoTransition(b *testing.B) {
 	plan := writeConfig(b, runawayConfig)
 	ob := newFakeOutbox()
-	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob, statePath: b.TempDir() + "/" + StateFile}
+	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob.link(), statePath: b.TempDir() + "/" + store.File}
 	if err := a.setPlan(plan, nil); err != nil {
 		b.Fatal(err)
 	}

@@ -1,17 +1,20 @@
 package agent
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/rules"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
-// Plan is a checked configuration: the config plus what the drivers said about each sensor.
+// Plan is a checked configuration: the config, the sensors and buses as their drivers see them, and what
+// the drivers said about each sensor.
 type Plan struct {
-	Config *config.Config
+	Config  *config.Config
+	Sensors []*driver.Sensor
+	Buses   []*driver.Bus
 	// Channels maps a sensor id to the channels its driver declared; a nil entry means the channels are
 	// learned at run time.
 	Channels map[string][]driver.ChannelInfo
@@ -21,29 +24,31 @@ type Plan struct {
 // accepts its options and bus, and that each rule matches at least one sensor channel. Every error carries
 // FILE:LINE.
 func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
-	var errs config.Errors
-	add := func(line int, format string, args ...any) {
-		errs = append(errs, &config.Error{File: cfg.File, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs settings.Errors
+	add := func(line int, format string, args ...any) { errs.Add(cfg.File, line, format, args...) }
 	addErr := func(err error, line int) {
-		errs = append(errs, config.AsErrors(err, cfg.File, line)...)
+		errs = append(errs, settings.AsErrors(err, cfg.File, line)...)
 	}
+	plan := &Plan{Config: cfg, Channels: map[string][]driver.ChannelInfo{}}
 	for i := range cfg.Buses {
 		b := &cfg.Buses[i]
+		db := b.DriverBus(cfg.File)
+		plan.Buses = append(plan.Buses, db)
 		bt := reg.Bus(b.Type)
 		if bt == nil {
 			add(b.Line, "bus %q: unknown type %q (known: %s)", b.ID, b.Type, strings.Join(reg.BusNames(), ", "))
 			continue
 		}
 		if bt.Check != nil {
-			if err := bt.Check(b); err != nil {
+			if err := bt.Check(db); err != nil {
 				addErr(err, b.Line)
 			}
 		}
 	}
-	plan := &Plan{Config: cfg, Channels: map[string][]driver.ChannelInfo{}}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
+		ds := s.DriverSensor(cfg.File)
+		plan.Sensors = append(plan.Sensors, ds)
 		d := reg.Driver(s.Driver)
 		if d == nil {
 			add(s.Line, "sensor %q: unknown driver %q (known: %s)", s.ID, s.Driver, strings.Join(reg.DriverNames(), ", "))
@@ -59,7 +64,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 				add(s.Line, "sensor %q: driver %s cannot use bus %q of type %s (needs %s)", s.ID, d.Name, b.ID, b.Type, strings.Join(d.Buses, " or "))
 			}
 		}
-		chs, err := d.Check(s)
+		chs, err := d.Check(ds)
 		if err != nil {
 			addErr(err, s.Line)
 			continue
@@ -69,7 +74,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 	if len(errs) == 0 {
 		for i := range cfg.Rules {
 			r := &cfg.Rules[i]
-			if r.Kind() == config.KindComposite || plan.matchesAny(r) {
+			if r.Kind() == rules.KindComposite || plan.matchesAny(r) {
 				continue
 			}
 			add(r.Line, "rule %q matches no sensor channel (check match.sensor, match.channel and labels)", r.ID)
@@ -82,7 +87,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 	return plan, nil
 }
 
-func (p *Plan) matchesAny(r *config.Rule) bool {
+func (p *Plan) matchesAny(r *rules.Rule) bool {
 	for i := range p.Config.Sensors {
 		s := &p.Config.Sensors[i]
 		chs, known := p.Channels[s.ID]
@@ -102,7 +107,7 @@ func (p *Plan) matchesAny(r *config.Rule) bool {
 	return false
 }
 
-func matchSensorOnly(m *config.Match, s *config.Sensor) bool {
+func matchSensorOnly(m *rules.Match, s *config.Sensor) bool {
 	mm := *m
 	mm.Channel = ""
 	return mm.Matches(s.ID, "", s.Labels)
@@ -127,7 +132,16 @@ func LoadAndCheck(path string, reg *driver.Registry) (*Plan, error) {
 }
 
 // IsConfigError reports whether err is a config problem (as opposed to an I/O failure at run time).
-func IsConfigError(err error) bool {
-	var es config.Errors
-	return errors.As(err, &es)
+func IsConfigError(err error) bool { return settings.IsConfigError(err) }
+
+// RuleSensors describes the plan's sensors to the rules engine, with the channels and units their drivers
+// declared.
+func (p *Plan) RuleSensors() []rules.Sensor {
+	out := p.Config.RuleSensors()
+	for i := range out {
+		for _, ci := range p.Channels[out[i].ID] {
+			out[i].Channels = append(out[i].Channels, rules.Channel{Name: ci.Channel, Unit: ci.Unit})
+		}
+	}
+	return out
 }

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
@@ -72,20 +73,26 @@ func statusState(t *testing.T, m mqtt.Received) string {
 	if err := json.Unmarshal(m.Payload, &s); err != nil {
 		t.Fatalf("status payload %s: %v", m.Payload, err)
 	}
-	if _, err := time.Parse(alarm.TimeFormat, s.Time); err != nil || !strings.HasSuffix(s.Time, "Z") || len(s.Time) != len("2006-01-02T15:04:05.000Z") {
+	if _, err := time.Parse(contract.TimeFormat, s.Time); err != nil || !strings.HasSuffix(s.Time, "Z") || len(s.Time) != len("2006-01-02T15:04:05.000Z") {
 		t.Errorf("status time %q is not RFC 3339 UTC with milliseconds", s.Time)
 	}
 	return s.State
 }
 
-// The battery-runaway story, end to end: simulated sensors -> scheduler -> rules -> journal -> the
-// embedded broker, checked as a subscriber sees it: topics, QoS, retain flags, payload fields, the Last
-// Will when the agent's connection is cut, and "offline" at shutdown.
+// The battery-runaway story, end to end: simulated sensors -> scheduler -> rules -> journal -> an MQTT
+// broker (mochi, as embedded brokers are, started here so the test can cut the agent's connection),
+// checked as a subscriber sees it: topics, QoS, retain flags, payload fields, the Last Will when the
+// agent's connection is cut, and "offline" at shutdown.
 func TestEndToEndBatteryRunawayOverMQTT(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
 	plan := writeConfig(t, `
 gateway: {id: gw, site: lab, state_dir: STATE}
 mqtt:
-  embedded_broker: "127.0.0.1:0"
+  brokers: [{url: "`+b.URL()+`"}]
   readings: {every: 1s, deadband: 1}
 sensors:
   - {id: ups1, driver: sim, scenario: battery-runaway, time_scale: 120, every: 50ms, channels: [battery_temp, on_battery], labels: {room: battery-room}}
@@ -96,27 +103,13 @@ rules:
   - {id: on-battery, match: {channel: on_battery}, state: true, severity: warning}
   - {id: fire, all: [smoke, batt-hot], severity: critical}
 `)
-	Version = "e2e"
-	outboxes := make(chan *mqttOutbox, 1)
+	buildinfo.Version = "e2e"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OpenOutbox: func(ctx context.Context, c *config.Config, log *slog.Logger) (Outbox, error) {
-				o, err := OpenMQTT(ctx, c, log)
-				if err == nil {
-					outboxes <- o.(*mqttOutbox)
-				}
-				return o, err
-			}})
+		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}()
-	var ob *mqttOutbox
-	select {
-	case ob = <-outboxes:
-	case err := <-done:
-		t.Fatalf("agent did not start: %v", err)
-	}
-	url := "tcp://" + ob.EmbeddedAddr()
+	url := b.URL()
 	sub := subscribeAll(t, url, "e2e-sub")
 
 	// The whole ten-minute story takes five seconds at time_scale 120.
@@ -132,7 +125,7 @@ rules:
 	var seq uint64
 	var keys []string
 	for _, m := range events {
-		var a alarm.Alarm
+		var a contract.Alarm
 		if err := json.Unmarshal(m.Payload, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -202,9 +195,9 @@ rules:
 	}
 	sub.wait(t, "the ack transition", func(ms []mqtt.Received) bool {
 		for _, m := range on(ms, "rackwatch/gw/events") {
-			var a alarm.Alarm
+			var a contract.Alarm
 			json.Unmarshal(m.Payload, &a)
-			if a.Key == "smoke/room.smoke/smoke" && a.Event == alarm.EventAck && a.Acked && a.AckedBy == "night shift" {
+			if a.Key == "smoke/room.smoke/smoke" && a.Event == contract.EventAck && a.Acked && a.AckedBy == "night shift" {
 				return true
 			}
 		}
@@ -212,7 +205,7 @@ rules:
 	})
 
 	// Cut the agent's connection as a failing link would: the broker publishes the Last Will.
-	if !ob.broker.DropClient("rackwatch-gw") {
+	if !b.DropClient("rackwatch-gw") {
 		t.Fatal("agent's client not connected as rackwatch-gw")
 	}
 	sub.wait(t, "the Last Will", func(ms []mqtt.Received) bool {

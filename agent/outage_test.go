@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
-	"github.com/rackwatch/rackwatch/agent/rules"
+	"github.com/rackwatch/rackwatch/agent/store"
 )
 
 // opsConsole is a persistent-session subscriber, as a central alarm console would be: it reconnects
@@ -36,7 +36,7 @@ func (o *opsConsole) connect(t *testing.T) {
 		o.cl, err = mqtt.Connect(context.Background(), mqtt.Config{URL: o.url, ClientID: "ops-console", CleanSession: false,
 			KeepAlive: 30 * time.Second, Subscribe: map[string]byte{"rackwatch/gw/events": 1},
 			OnMessage: func(m mqtt.Received) {
-				var a alarm.Alarm
+				var a contract.Alarm
 				if json.Unmarshal(m.Payload, &a) == nil {
 					o.mu.Lock()
 					o.seqs = append(o.seqs, a.Seq)
@@ -176,7 +176,7 @@ rules:
 
 func stateSeq(t *testing.T, dir string) uint64 {
 	t.Helper()
-	st, err := rules.LoadState(filepath.Join(dir, "state", StateFile))
+	st, err := store.Load(filepath.Join(dir, "state", store.File))
 	if err != nil {
 		t.Fatal(err)
 	}

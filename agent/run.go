@@ -12,55 +12,113 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/schedule"
+	"github.com/rackwatch/rackwatch/agent/store"
 )
 
-// Command is an operator's command received over MQTT (…/cmd/ack, …/cmd/shelve).
-type Command = delivery.Command
-
-// Outbox is where alarm transitions and readings go: the durable journal and the MQTT fan-out.
+// Outbox takes what the rules loop hands over: alarm transitions and readings.
 type Outbox interface {
 	// Transitions returns once the transitions are durable; delivery continues in the background.
-	Transitions(as []alarm.Alarm) error
+	Transitions(as []contract.Alarm) error
 	// Reading hands over one reading for publishing; it never blocks.
 	Reading(r *reading.Reading, unit string)
-	Commands() <-chan Command
-	// Restore hands over the alarm states restored at start, so brokers that lost their retained
-	// messages get them again.
-	Restore(as []alarm.Alarm) error
-	// Flush pushes the backlog to every reachable broker until ctx ends (the last gasp).
-	Flush(ctx context.Context) error
-	// Result answers a command on …/cmd/result.
-	Result(payload []byte)
+}
+
+// Inbox brings operator commands in and takes their answers out.
+type Inbox interface {
+	// Commands delivers the commands received, unparsed; it is closed when the link closes.
+	Commands() <-chan delivery.Inbound
+	// Answer publishes a command's result on …/cmd/result.
+	Answer(r contract.Result)
+}
+
+// Monitor says how the delivery path is doing, for /healthz and /metrics.
+type Monitor interface {
 	Health() error
 	WriteMetrics(w io.Writer)
+}
+
+// Link is an opened delivery path, in the pieces Run uses.
+type Link struct {
+	Outbox
+	Inbox
+	Monitor
+	// Flush pushes the backlog to every reachable broker until ctx ends (the last gasp).
+	Flush func(ctx context.Context) error
 	// Close delivers what it can before ctx ends, says "offline" and disconnects.
-	Close(ctx context.Context) error
+	Close func(ctx context.Context) error
+	// Broker is the embedded broker's address (host:port), or "" when there is none.
+	Broker string
+}
+
+// complete fills what a Link leaves out: no commands, always healthy, nothing to flush or close.
+func (l *Link) complete() {
+	if l.Inbox == nil {
+		l.Inbox = noInbox{}
+	}
+	if l.Monitor == nil {
+		l.Monitor = noMonitor{}
+	}
+	if l.Flush == nil {
+		l.Flush = func(context.Context) error { return nil }
+	}
+	if l.Close == nil {
+		l.Close = func(context.Context) error { return nil }
+	}
+}
+
+type noInbox struct{}
+
+func (noInbox) Commands() <-chan delivery.Inbound { return nil }
+func (noInbox) Answer(contract.Result)            {}
+
+type noMonitor struct{}
+
+func (noMonitor) Health() error          { return nil }
+func (noMonitor) WriteMetrics(io.Writer) {}
+
+// Static is an Opener that hands back link as it is: for tests and tools that take the transitions
+// themselves. The parts link leaves nil do nothing.
+func Static(link *Link) Opener {
+	return func(context.Context, *config.Config, []contract.Alarm, *slog.Logger) (*Link, error) { return link, nil }
+}
+
+// Opener opens the delivery path. restored are the alarm states restored at start, so that brokers that
+// lost their retained messages get them again.
+type Opener func(ctx context.Context, cfg *config.Config, restored []contract.Alarm, log *slog.Logger) (*Link, error)
+
+// Ready says where a running agent can be reached.
+type Ready struct {
+	// Broker is the embedded broker's address, or "".
+	Broker string
+	// HTTP is the address of the status page, /healthz and /metrics, or "".
+	HTTP string
 }
 
 // Options adjust Run; the zero value is what `rackwatch run` uses.
 type Options struct {
 	Log *slog.Logger
-	// OpenOutbox opens the delivery path. Nil means MQTT delivery as configured.
-	OpenOutbox func(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error)
+	// Open opens the delivery path. Nil means MQTT delivery as configured (OpenMQTT).
+	Open Opener
+	// Ready, when set, is called once the agent runs.
+	Ready func(Ready)
 	// Reload delivers new, already checked plans (SIGHUP). Sensors and rules are replaced in place; changes
 	// to gateway, mqtt or journal need a restart and are logged as such.
 	Reload <-chan *Plan
 	// OnTransition, when set, sees every transition after it is durable (the demo prints them). It runs on
 	// the agent's loop and must not block.
-	OnTransition func(a *alarm.Alarm)
+	OnTransition func(a *contract.Alarm)
 	// Tick is how often time-based rules (for, stale, shelve expiry) are evaluated; default 250ms.
 	Tick time.Duration
 }
-
-// StateFile is the name of the alarm state file in state_dir.
-const StateFile = "alarms.json"
 
 // ShutdownGrace bounds the last gasp at shutdown: delivering the backlog and saying "offline".
 const ShutdownGrace = 10 * time.Second
@@ -83,8 +141,8 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	statePath := filepath.Join(cfg.Gateway.StateDir, StateFile)
-	st, err := rules.LoadState(statePath)
+	statePath := filepath.Join(cfg.Gateway.StateDir, store.File)
+	st, err := store.Load(statePath)
 	if err != nil {
 		return fmt.Errorf("alarm state %s: %w (move it away to start afresh)", statePath, err)
 	}
@@ -93,33 +151,36 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if err := a.setPlan(plan, &st); err != nil {
 		return err
 	}
-	open := opt.OpenOutbox
+	open := opt.Open
 	if open == nil {
 		open = OpenMQTT
 	}
-	out, err := open(ctx, cfg, log)
+	link, err := open(ctx, cfg, a.engine.Snapshot().Alarms, log)
 	if err != nil {
 		return err
 	}
-	a.out = out
-	if err := out.Restore(a.engine.Snapshot().Alarms); err != nil {
-		log.Warn("restoring retained alarm states", "err", err)
-	}
+	link.complete()
+	a.out = link
+	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
-		srv, err := serveHTTP(cfg.Gateway.HTTP, a, log)
+		srv, err := httpapi.Start(cfg.Gateway.HTTP, a, log)
 		if err != nil {
-			out.Close(context.Background())
+			link.Close(context.Background())
 			return err
 		}
 		defer srv.Close()
+		ready.HTTP = srv.Addr()
 	}
 	log.Info("rackwatch running", "gateway", cfg.Gateway.ID, "sensors", len(cfg.Sensors), "rules", len(cfg.Rules),
-		"brokers", len(cfg.MQTT.Brokers), "embedded_broker", cfg.MQTT.EmbeddedBroker, "version", Version)
+		"brokers", len(cfg.MQTT.Brokers), "embedded_broker", link.Broker, "version", buildinfo.Version)
+	if opt.Ready != nil {
+		opt.Ready(ready)
+	}
 	a.loop(ctx)
 
 	closeCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
-	if err := out.Close(closeCtx); err != nil {
+	if err := link.Close(closeCtx); err != nil {
 		log.Warn("shutdown: not everything was delivered; it stays in the journal for next start", "err", err)
 	}
 	log.Info("rackwatch stopped")
@@ -132,28 +193,26 @@ type runner struct {
 	opt       Options
 	reg       *driver.Registry
 	statePath string
-	out       Outbox
+	out       *Link
 
 	plan   *Plan
 	engine *rules.Engine
 	sched  *schedule.Scheduler
 	units  map[string]map[reading.Channel]string
-	trs    []alarm.Alarm
+	trs    []contract.Alarm
 
 	mu     sync.Mutex // guards what the HTTP side reads
-	active map[string]alarm.Alarm
+	active map[string]contract.Alarm
 	last   map[string]map[reading.Channel]*reading.Reading
 	stats  struct{ readings, transitions, commands, journalErrors uint64 }
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
 	cfg := p.Config
-	labels := map[string]map[string]string{}
 	units := map[string]map[reading.Channel]string{}
 	last := map[string]map[reading.Channel]*reading.Reading{}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
-		labels[s.ID] = s.Labels
 		units[s.ID] = map[reading.Channel]string{}
 		last[s.ID] = map[reading.Channel]*reading.Reading{}
 		for _, ci := range p.Channels[s.ID] {
@@ -161,21 +220,7 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 			last[s.ID][ci.Channel] = &reading.Reading{Sensor: s.ID, Channel: ci.Channel, Quality: reading.Bad}
 		}
 	}
-	unit := func(sensor string, ch reading.Channel) string {
-		if u, ok := units[sensor][ch]; ok {
-			return u
-		}
-		return reading.Unit(ch)
-	}
-	channels := func(sensor string) []reading.Channel {
-		var out []reading.Channel
-		for _, ci := range p.Channels[sensor] {
-			out = append(out, ci.Channel)
-		}
-		return out
-	}
-	eng, err := rules.New(cfg, rules.Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Labels: func(s string) map[string]string { return labels[s] }, Unit: unit, Channels: channels})
+	eng, err := rules.New(cfg.Rules, rules.Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sensors: p.RuleSensors()})
 	if err != nil {
 		return err
 	}
@@ -185,8 +230,8 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 		}
 	}
 	a.plan, a.engine, a.units = p, eng, units
-	a.sched = schedule.New(cfg, p.Channels, a.reg, a.log)
-	active := map[string]alarm.Alarm{}
+	a.sched = schedule.New(p.Sensors, p.Buses, p.Channels, a.reg, a.log)
+	active := map[string]contract.Alarm{}
 	for _, al := range eng.Snapshot().Alarms {
 		active[al.Key] = al
 	}
@@ -275,7 +320,7 @@ func (a *runner) reading(r *reading.Reading) {
 
 // commit makes transitions durable, then saves the engine's state. The journal comes first: after a crash
 // between the two, the journal still holds the transition, and seq never goes backwards.
-func (a *runner) commit(trs []alarm.Alarm) {
+func (a *runner) commit(trs []contract.Alarm) {
 	a.trs = trs[:0]
 	if len(trs) == 0 {
 		return
@@ -285,13 +330,13 @@ func (a *runner) commit(trs []alarm.Alarm) {
 		a.stats.journalErrors++
 		a.log.Error("journal: transitions not durable; publishing anyway", "err", err)
 	}
-	if err := rules.SaveState(a.statePath, a.engine.Snapshot()); err != nil {
+	if err := store.Save(a.statePath, a.engine.Snapshot()); err != nil {
 		a.log.Error("saving alarm state", "err", err)
 	}
 	a.mu.Lock()
 	for i := range trs {
 		t := &trs[i]
-		if t.State == alarm.Cleared && t.Acked {
+		if t.State == contract.Cleared && t.Acked {
 			delete(a.active, t.Key)
 		} else {
 			a.active[t.Key] = *t
@@ -308,26 +353,26 @@ func (a *runner) commit(trs []alarm.Alarm) {
 	}
 }
 
-func (a *runner) command(c Command) {
+func (a *runner) command(c delivery.Inbound) {
 	a.stats.commands++
-	cmd, err := rules.ParseCommand(c.Kind, c.Payload)
+	cmd, err := contract.ParseCommand(c.Kind, c.Payload)
 	if err == nil {
-		var trs []alarm.Alarm
+		var trs []contract.Alarm
 		trs, err = a.engine.Apply(cmd, time.Now(), a.trs[:0])
 		a.commit(trs)
 	}
 	if err != nil {
 		a.log.Warn("command refused", "command", c.Kind, "err", err)
 	}
-	a.out.Result(rules.Result(cmd, err))
+	a.out.Answer(contract.NewResult(cmd, err))
 }
 
 // lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:
 // the gateway may lose power before the next regular delivery.
-func (a *runner) lastGasp(trs []alarm.Alarm) {
+func (a *runner) lastGasp(trs []contract.Alarm) {
 	for i := range trs {
 		t := &trs[i]
-		if t.Event != alarm.EventRaise || !slices.Contains(a.plan.Config.Gateway.LastGaspRules, t.Rule) {
+		if t.Event != contract.EventRaise || !slices.Contains(a.plan.Config.Gateway.LastGaspRules, t.Rule) {
 			continue
 		}
 		a.log.Warn("last gasp: flushing the journal to every reachable broker", "alarm", t.Key)

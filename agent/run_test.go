@@ -12,30 +12,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/store"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
 
 // fakeOutbox records what the agent hands to delivery.
 type fakeOutbox struct {
 	mu       sync.Mutex
-	trs      []alarm.Alarm
+	trs      []contract.Alarm
 	readings int
-	cmds     chan Command
-	results  [][]byte
 	closed   bool
 	flushes  int
 	notify   chan struct{}
 }
 
 func newFakeOutbox() *fakeOutbox {
-	return &fakeOutbox{cmds: make(chan Command), notify: make(chan struct{}, 1)}
+	return &fakeOutbox{notify: make(chan struct{}, 1)}
 }
 
-func (f *fakeOutbox) Transitions(as []alarm.Alarm) error {
+func (f *fakeOutbox) Transitions(as []contract.Alarm) error {
 	f.mu.Lock()
 	f.trs = append(f.trs, as...)
 	f.mu.Unlock()
@@ -50,15 +49,18 @@ func (f *fakeOutbox) Reading(r *reading.Reading, unit string) {
 	f.readings++
 	f.mu.Unlock()
 }
-func (f *fakeOutbox) Commands() <-chan Command       { return f.cmds }
-func (f *fakeOutbox) Result(p []byte)                { f.mu.Lock(); f.results = append(f.results, p); f.mu.Unlock() }
-func (f *fakeOutbox) Restore(as []alarm.Alarm) error { return nil }
 func (f *fakeOutbox) Flush(ctx context.Context) error {
 	f.mu.Lock()
 	f.flushes++
 	f.mu.Unlock()
 	return nil
 }
+
+// link is the fake as the agent's delivery link.
+func (f *fakeOutbox) link() *Link {
+	return &Link{Outbox: f, Monitor: f, Flush: f.Flush, Close: f.Close}
+}
+
 func (f *fakeOutbox) Health() error            { return nil }
 func (f *fakeOutbox) WriteMetrics(w io.Writer) { io.WriteString(w, "fake_outbox 1\n") }
 func (f *fakeOutbox) Close(ctx context.Context) error {
@@ -68,10 +70,10 @@ func (f *fakeOutbox) Close(ctx context.Context) error {
 	return nil
 }
 
-func (f *fakeOutbox) snapshot() []alarm.Alarm {
+func (f *fakeOutbox) snapshot() []contract.Alarm {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]alarm.Alarm(nil), f.trs...)
+	return append([]contract.Alarm(nil), f.trs...)
 }
 
 func testRegistry() *driver.Registry {
@@ -113,7 +115,7 @@ func TestRunBatteryRunaway(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OpenOutbox: func(context.Context, *config.Config, *slog.Logger) (Outbox, error) { return ob, nil }})
+			Open: Static(ob.link())})
 	}()
 	deadline := time.After(30 * time.Second)
 	for len(ob.snapshot()) < 2 {
@@ -130,7 +132,7 @@ func TestRunBatteryRunaway(t *testing.T) {
 		t.Fatal(err)
 	}
 	trs := ob.snapshot()
-	if trs[0].Key != "batt-hot/ups1/battery_temp" || trs[0].State != alarm.Active || trs[0].Seq != 1 {
+	if trs[0].Key != "batt-hot/ups1/battery_temp" || trs[0].State != contract.Active || trs[0].Seq != 1 {
 		t.Errorf("first transition %+v", trs[0])
 	}
 	if trs[1].Key != "smoke/room.smoke/smoke" || trs[1].Seq != 2 {
@@ -142,7 +144,7 @@ func TestRunBatteryRunaway(t *testing.T) {
 	if !ob.closed {
 		t.Error("outbox not closed at shutdown")
 	}
-	if _, err := os.Stat(filepath.Join(plan.Config.Gateway.StateDir, StateFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(plan.Config.Gateway.StateDir, store.File)); err != nil {
 		t.Errorf("alarm state not saved: %v", err)
 	}
 }
@@ -150,19 +152,19 @@ func TestRunBatteryRunaway(t *testing.T) {
 func TestHTTPEndpoints(t *testing.T) {
 	plan := writeConfig(t, runawayConfig)
 	ob := newFakeOutbox()
-	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob,
-		statePath: filepath.Join(t.TempDir(), StateFile)}
+	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob.link(),
+		statePath: filepath.Join(t.TempDir(), store.File)}
 	if err := a.setPlan(plan, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 50, At: time.Now()}
 	a.reading(&r)
-	srv, err := serveHTTP("127.0.0.1:0", a, a.log)
+	srv, err := httpapi.Start("127.0.0.1:0", a, a.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	base := "http://" + srv.(interface{ Addr() string }).Addr()
+	base := "http://" + srv.Addr()
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/metrics": "rackwatch_readings_total 1",
@@ -181,14 +183,14 @@ func TestHTTPEndpoints(t *testing.T) {
 }
 
 // runUntil runs the agent with a fake outbox until cond holds for the transitions so far.
-func runUntil(t *testing.T, plan *Plan, cond func([]alarm.Alarm) bool) *fakeOutbox {
+func runUntil(t *testing.T, plan *Plan, cond func([]contract.Alarm) bool) *fakeOutbox {
 	t.Helper()
 	ob := newFakeOutbox()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
 		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OpenOutbox: func(context.Context, *config.Config, *slog.Logger) (Outbox, error) { return ob, nil }})
+			Open: Static(ob.link())})
 	}()
 	deadline := time.After(30 * time.Second)
 	for !cond(ob.snapshot()) {
@@ -208,7 +210,7 @@ func runUntil(t *testing.T, plan *Plan, cond func([]alarm.Alarm) bool) *fakeOutb
 	return ob
 }
 
-func has(trs []alarm.Alarm, key, event string) bool {
+func has(trs []contract.Alarm, key, event string) bool {
 	for _, a := range trs {
 		if a.Key == key && a.Event == event {
 			return true
@@ -227,7 +229,7 @@ rules:
   - {id: on-battery, match: {channel: on_battery}, state: true}
   - {id: low-battery, match: {channel: low_battery}, state: true, severity: critical}
 `)
-	ob := runUntil(t, plan, func(trs []alarm.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", alarm.EventRaise) })
+	ob := runUntil(t, plan, func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
 	time.Sleep(50 * time.Millisecond) // the flush runs on its own goroutine
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
@@ -248,7 +250,7 @@ rules:
   - {id: smoke, match: {channel: smoke}, above: 0.5, latch: true, severity: critical}
   - {id: on-battery, match: {channel: on_battery}, state: true}
 `)
-	first := runUntil(t, plan, func(trs []alarm.Alarm) bool { return len(trs) >= 2 }).snapshot()
+	first := runUntil(t, plan, func(trs []contract.Alarm) bool { return len(trs) >= 2 }).snapshot()
 	var last uint64
 	for _, a := range first {
 		last = max(last, a.Seq)
@@ -258,12 +260,12 @@ rules:
 	}
 	// The second run sees the same conditions for a while; nothing may be raised again.
 	var reads int
-	second := runUntil(t, plan, func([]alarm.Alarm) bool {
+	second := runUntil(t, plan, func([]contract.Alarm) bool {
 		reads++
 		return reads > 25 // 25 polls of 20 ms, half a second of readings after the restart
 	})
 	for _, a := range second.snapshot() {
-		if a.Event == alarm.EventRaise || a.Seq <= last {
+		if a.Event == contract.EventRaise || a.Seq <= last {
 			t.Errorf("after restart: %s %s seq %d (last before restart %d)", a.Key, a.Event, a.Seq, last)
 		}
 	}
@@ -300,9 +302,9 @@ rules:
 	done := make(chan error)
 	go func() {
 		done <- Run(ctx, first, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload,
-			OpenOutbox: func(context.Context, *config.Config, *slog.Logger) (Outbox, error) { return ob, nil }})
+			Open: Static(ob.link())})
 	}()
-	waitTrs := func(what string, cond func([]alarm.Alarm) bool) {
+	waitTrs := func(what string, cond func([]contract.Alarm) bool) {
 		t.Helper()
 		deadline := time.After(30 * time.Second)
 		for !cond(ob.snapshot()) {
@@ -314,9 +316,9 @@ rules:
 			}
 		}
 	}
-	waitTrs("on-battery", func(trs []alarm.Alarm) bool { return has(trs, "on-battery/ups1/on_battery", alarm.EventRaise) })
+	waitTrs("on-battery", func(trs []contract.Alarm) bool { return has(trs, "on-battery/ups1/on_battery", contract.EventRaise) })
 	reload <- second
-	waitTrs("low-battery after the reload", func(trs []alarm.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", alarm.EventRaise) })
+	waitTrs("low-battery after the reload", func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
 	cancel()
 	<-done
 	trs := ob.snapshot()

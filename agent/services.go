@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 )
@@ -18,8 +20,7 @@ import (
 var started = time.Now()
 
 // OpenMQTT starts the embedded broker when configured and connects the MQTT delivery (journal and fan-out).
-func OpenMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox, error) {
-	delivery.Version = Version
+func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm, log *slog.Logger) (*Link, error) {
 	var b *broker.Broker
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
 		var err error
@@ -37,34 +38,20 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, log *slog.Logger) (Outbox
 		}
 		return nil, err
 	}
-	return &mqttOutbox{Delivery: d, broker: b}, nil
-}
-
-// mqttOutbox is the MQTT delivery plus the embedded broker it may own.
-type mqttOutbox struct {
-	*delivery.Delivery
-	broker *broker.Broker
-}
-
-// EmbeddedAddr is the embedded broker's address, or "" (the demo subscribes to it).
-func (o *mqttOutbox) EmbeddedAddr() string {
-	if o.broker == nil {
-		return ""
+	if err := d.Restore(restored); err != nil {
+		log.Warn("restoring retained alarm states", "err", err)
 	}
-	return o.broker.Addr()
-}
-
-// Close says "offline" while the embedded broker is still up, then stops it.
-func (o *mqttOutbox) Close(ctx context.Context) error {
-	err := o.Delivery.Close(ctx)
-	if o.broker != nil {
-		o.broker.Close()
+	link := &Link{Outbox: d, Inbox: d, Monitor: d, Flush: d.Flush, Close: d.Close}
+	if b != nil {
+		link.Broker = b.Addr()
+		// Say "offline" while the embedded broker is still up, then stop it.
+		link.Close = func(ctx context.Context) error {
+			err := d.Close(ctx)
+			b.Close()
+			return err
+		}
 	}
-	return err
-}
-
-func serveHTTP(addr string, a *runner, log *slog.Logger) (io.Closer, error) {
-	return httpapi.Start(addr, a, log)
+	return link, nil
 }
 
 // Health implements httpapi.Source.
@@ -88,7 +75,7 @@ func (a *runner) WriteMetrics(w io.Writer) {
 // Status implements httpapi.Source.
 func (a *runner) Status() httpapi.Status {
 	cfg := a.plan.Config
-	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: Version, Started: started}
+	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: buildinfo.Version, Started: started}
 	now := time.Now()
 	a.mu.Lock()
 	for _, al := range a.active {

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 func TestBridgeHandshakeReadingsAndCommands(t *testing.T) {
 	above := 0.5
-	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "smoke", Above: &above, Output: "sounder", After: config.Duration(time.Second)}}}, time.Hour)
+	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "smoke", Above: &above, Output: "sounder", After: settings.Duration(time.Second)}}}, time.Hour)
 	r.waitLink(1)
 	st := r.dev.Stats()
 	if st.BoardID != "emu-1" || st.Firmware != "1.0.0-emu" {
@@ -55,7 +55,7 @@ func TestBridgeHandshakeReadingsAndCommands(t *testing.T) {
 // The fail-safe lives on the board: when the host dies, the board drives its sounder on its own.
 func TestBridgeFailsafeWhenHostGoesSilent(t *testing.T) {
 	above := 0.5
-	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "smoke", Above: &above, Output: "sounder", After: config.Duration(time.Second)}}}, time.Second)
+	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "smoke", Above: &above, Output: "sounder", After: settings.Duration(time.Second)}}}, time.Second)
 	r.waitLink(1)
 	r.emu.waitEvent("host FS 1,A,0.5,3,1000")
 	r.emu.send("set 1 1") // smoke while the host is alive: the host's business
@@ -103,7 +103,7 @@ func TestBridgeBoardReset(t *testing.T) {
 }
 
 func TestBridgeHeartbeatLoss(t *testing.T) {
-	r := newRig(t, Options{StaleAfter: config.Duration(time.Second)}, 200*time.Millisecond)
+	r := newRig(t, Options{StaleAfter: settings.Duration(time.Second)}, 200*time.Millisecond)
 	r.waitLink(1)
 	r.emu.send("silence")
 	r.sink.waitFor(t, "temperature bad: heartbeat lost", badWith("temperature", "heartbeat lost"))
@@ -191,7 +191,7 @@ func TestBridgeBadInput(t *testing.T) {
 // A setting the board refuses is logged with the board's reason, and the board keeps working.
 func TestBridgeRefusedSettingIsLogged(t *testing.T) {
 	above := 50.0
-	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "temperature", Above: &above, Output: "smoke", After: config.Duration(time.Second)}}}, time.Hour)
+	r := newRig(t, Options{Failsafe: []Failsafe{{Input: "temperature", Above: &above, Output: "smoke", After: settings.Duration(time.Second)}}}, time.Hour)
 	r.waitLink(1)
 	r.emu.waitEvent("host FS 0,A,50,1,1000")
 	deadline := time.Now().Add(waitLimit)

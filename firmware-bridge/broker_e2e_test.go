@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent"
-	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
@@ -22,7 +22,7 @@ import (
 // subscriber on the gateway's events topic.
 type brokerRig struct {
 	emu    *emu
-	events chan alarm.Alarm
+	events chan contract.Alarm
 }
 
 func newBrokerRig(t testing.TB) *brokerRig {
@@ -36,13 +36,13 @@ func newBrokerRig(t testing.TB) *brokerRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	events := make(chan alarm.Alarm, 1<<14)
+	events := make(chan contract.Alarm, 1<<14)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	sub, err := mqtt.Connect(ctx, mqtt.Config{URL: b.URL(), ClientID: "operator", CleanSession: true,
 		Subscribe: map[string]byte{"rackwatch/gw/events": 1},
 		OnMessage: func(m mqtt.Received) {
-			var a alarm.Alarm
+			var a contract.Alarm
 			if err := json.Unmarshal(m.Payload, &a); err == nil {
 				events <- a
 			}
@@ -89,7 +89,7 @@ rules:
 	return &brokerRig{emu: e, events: events}
 }
 
-func (r *brokerRig) waitAlarm(t testing.TB, state string) alarm.Alarm {
+func (r *brokerRig) waitAlarm(t testing.TB, state string) contract.Alarm {
 	t.Helper()
 	timeout := time.After(waitLimit)
 	for {

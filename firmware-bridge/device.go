@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Limits the host applies to a board.
@@ -116,7 +116,7 @@ func New(id string, o *Options, every time.Duration, open Opener, log *slog.Logg
 		oc.Baud = DefaultBaud
 	}
 	if oc.Heartbeat == 0 {
-		oc.Heartbeat = config.Duration(DefaultHeartbeat)
+		oc.Heartbeat = settings.Duration(DefaultHeartbeat)
 	}
 	oc.applyDefaults()
 	o = &oc

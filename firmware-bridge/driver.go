@@ -8,9 +8,9 @@ import (
 
 	"github.com/tarm/serial"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Channels the driver adds to whatever the board declares.
@@ -24,22 +24,22 @@ const (
 
 // Options are the `bridge` sensor's keys in the config (docs/bridge.md describes each).
 type Options struct {
-	Device     string          `yaml:"device"`
-	Baud       int             `yaml:"baud"`
-	Heartbeat  config.Duration `yaml:"heartbeat"`
-	StaleAfter config.Duration `yaml:"stale_after"`
-	Channels   []string        `yaml:"channels"`
-	Failsafe   []Failsafe      `yaml:"failsafe"`
+	Device     string            `yaml:"device"`
+	Baud       int               `yaml:"baud"`
+	Heartbeat  settings.Duration `yaml:"heartbeat"`
+	StaleAfter settings.Duration `yaml:"stale_after"`
+	Channels   []string          `yaml:"channels"`
+	Failsafe   []Failsafe        `yaml:"failsafe"`
 }
 
 // Failsafe is one board-side fail-safe: when the host has been silent for After and Input is above (or
 // below) the threshold, the board drives Output on by itself.
 type Failsafe struct {
-	Input  string          `yaml:"input"`
-	Above  *float64        `yaml:"above"`
-	Below  *float64        `yaml:"below"`
-	Output string          `yaml:"output"`
-	After  config.Duration `yaml:"after"`
+	Input  string            `yaml:"input"`
+	Above  *float64          `yaml:"above"`
+	Below  *float64          `yaml:"below"`
+	Output string            `yaml:"output"`
+	After  settings.Duration `yaml:"after"`
 	Line   int
 }
 
@@ -57,27 +57,27 @@ var bauds = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: 
 func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name:  "bridge",
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) { _, chs, err := check(s); return chs, err },
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) { _, chs, err := check(s); return chs, err },
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
 			o, _, err := check(env.Sensor)
 			if err != nil {
 				return nil, err
 			}
 			log := env.Logger()
-			return New(env.Sensor.ID, o, env.Sensor.Every.D(), SerialOpener, log), nil
+			return New(env.Sensor.ID, o, env.Sensor.Every, SerialOpener, log), nil
 		},
 	})
 }
 
 // check decodes and validates a sensor's options. It returns the declared channels, or nil when the
 // channels are to be learned from the board.
-func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
-	o := &Options{Baud: DefaultBaud, Heartbeat: config.Duration(DefaultHeartbeat)}
+func check(s *driver.Sensor) (*Options, []driver.ChannelInfo, error) {
+	o := &Options{Baud: DefaultBaud, Heartbeat: settings.Duration(DefaultHeartbeat)}
 	if err := s.Options.Decode(o); err != nil {
 		return nil, nil, err
 	}
 	o.applyDefaults()
-	probs := s.Options.Problems()
+	probs := settings.NewProblems(s.Options)
 	add := probs.Add
 	switch {
 	case o.Device == "":
@@ -91,7 +91,7 @@ func check(s *config.Sensor) (*Options, []driver.ChannelInfo, error) {
 	if hb := o.Heartbeat.D(); hb < 100*time.Millisecond || hb > time.Minute {
 		add("heartbeat", "sensor %q: heartbeat %s must be between 100ms and 1m", s.ID, hb)
 	}
-	if s.Every.D() < 100*time.Millisecond || s.Every.D() > time.Hour {
+	if s.Every < 100*time.Millisecond || s.Every > time.Hour {
 		add("every", "sensor %q: every %s: a board reports between every 100ms and every 1h", s.ID, s.Every)
 	}
 	if o.StaleAfter.D() <= o.Heartbeat.D() {
@@ -156,7 +156,7 @@ func (o *Options) applyDefaults() {
 	o.Failsafe = append([]Failsafe(nil), o.Failsafe...)
 	for i := range o.Failsafe {
 		if o.Failsafe[i].After == 0 {
-			o.Failsafe[i].After = config.Duration(DefaultFSAfter)
+			o.Failsafe[i].After = settings.Duration(DefaultFSAfter)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package fwbridge
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,8 +10,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent"
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -20,12 +18,11 @@ import (
 // outbox stands in for the MQTT delivery: it is where the agent hands over transitions once they are
 // durable, and readings.
 type outbox struct {
-	trs  chan alarm.Alarm
+	trs  chan contract.Alarm
 	link chan float64
-	cmds chan agent.Command
 }
 
-func (o *outbox) Transitions(as []alarm.Alarm) error {
+func (o *outbox) Transitions(as []contract.Alarm) error {
 	for _, a := range as {
 		o.trs <- a
 	}
@@ -39,13 +36,6 @@ func (o *outbox) Reading(r *reading.Reading, unit string) {
 		}
 	}
 }
-func (o *outbox) Commands() <-chan agent.Command  { return o.cmds }
-func (o *outbox) Result([]byte)                   {}
-func (o *outbox) Restore([]alarm.Alarm) error     { return nil }
-func (o *outbox) Flush(context.Context) error     { return nil }
-func (o *outbox) Health() error                   { return nil }
-func (o *outbox) WriteMetrics(io.Writer)          {}
-func (o *outbox) Close(ctx context.Context) error { return nil }
 
 // agentRig runs the whole agent (scheduler, rules, alarm state) with the bridge driver against the
 // emulator, and a smoke rule on the board's smoke input.
@@ -78,12 +68,12 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &outbox{trs: make(chan alarm.Alarm, 1<<14), link: make(chan float64, 16), cmds: make(chan agent.Command)}
+	out := &outbox{trs: make(chan contract.Alarm, 1<<14), link: make(chan float64, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, plan, reg, agent.Options{Log: slog.New(slog.DiscardHandler),
-			OpenOutbox: func(context.Context, *config.Config, *slog.Logger) (agent.Outbox, error) { return out, nil }})
+			Open: agent.Static(&agent.Link{Outbox: out})})
 	}()
 	r := &agentRig{emu: e, out: out, stop: func() {
 		cancel()
@@ -107,7 +97,7 @@ rules:
 	return r
 }
 
-func (r *agentRig) waitAlarm(t testing.TB, state string) alarm.Alarm {
+func (r *agentRig) waitAlarm(t testing.TB, state string) contract.Alarm {
 	t.Helper()
 	timeout := time.After(waitLimit)
 	for {

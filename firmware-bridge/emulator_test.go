@@ -16,8 +16,8 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // waitLimit bounds every wait in these tests. It is a failure timeout, not a measurement: the tests assert
@@ -279,7 +279,7 @@ func newRig(t testing.TB, o Options, every time.Duration, emuArgs ...string) *ri
 		o.Baud = DefaultBaud
 	}
 	if o.Heartbeat == 0 {
-		o.Heartbeat = config.Duration(200 * time.Millisecond)
+		o.Heartbeat = settings.Duration(200 * time.Millisecond)
 	}
 	o.applyDefaults()
 	r.emu = startEmu(t, r.bin, o.Device, emuArgs...)

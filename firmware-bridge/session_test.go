@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // sessionRig drives a Device's frame handling directly, without a line: frames in, samples and host
@@ -30,7 +30,7 @@ type sessionRig struct {
 
 func newSessionRig(t testing.TB, o Options) *sessionRig {
 	r := &sessionRig{now: time.Now(), logs: newLogRecorder()}
-	o.Device, o.Heartbeat = "/dev/null", config.Duration(time.Second)
+	o.Device, o.Heartbeat = "/dev/null", settings.Duration(time.Second)
 	o.applyDefaults()
 	r.d = New("b", &o, time.Second, nil, slog.New(r.logs))
 	r.d.emit = func(s driver.Sample) { r.got = append(r.got, s) }
@@ -219,7 +219,7 @@ func (p *stuckPort) Close() error { p.once.Do(func() { close(p.closed) }); retur
 func TestStuckWriterStallsNothing(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	o := &Options{Device: "/dev/null", Heartbeat: config.Duration(100 * time.Millisecond), Channels: []string{"smoke"}}
+	o := &Options{Device: "/dev/null", Heartbeat: settings.Duration(100 * time.Millisecond), Channels: []string{"smoke"}}
 	o.applyDefaults()
 	open := func(string, int) (Port, error) {
 		return &stuckPort{release: release, closed: make(chan struct{})}, nil

@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
-	"strconv"
 	"time"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/rackwatch/rackwatch/agent/rules"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Config is one whole configuration file.
 type Config struct {
 	// File is the path the config was loaded from; errors found later (by drivers) name it.
-	File    string   `yaml:"-"`
-	Gateway Gateway  `yaml:"gateway"`
-	MQTT    MQTT     `yaml:"mqtt"`
-	Journal Journal  `yaml:"journal"`
-	Buses   []Bus    `yaml:"buses"`
-	Sensors []Sensor `yaml:"sensors"`
-	Rules   []Rule   `yaml:"rules"`
+	File    string       `yaml:"-"`
+	Gateway Gateway      `yaml:"gateway"`
+	MQTT    MQTT         `yaml:"mqtt"`
+	Journal Journal      `yaml:"journal"`
+	Buses   []Bus        `yaml:"buses"`
+	Sensors []Sensor     `yaml:"sensors"`
+	Rules   []rules.Rule `yaml:"rules"`
 }
 
 // Gateway identifies this agent and says where it keeps its state.
@@ -31,7 +30,7 @@ type Gateway struct {
 	StateDir string `yaml:"state_dir"`
 	HTTP     string `yaml:"http"`
 	// MemoryLimit is handed to the Go runtime (debug.SetMemoryLimit) so the heap stays small on a Pi.
-	MemoryLimit ByteSize `yaml:"memory_limit"`
+	MemoryLimit settings.ByteSize `yaml:"memory_limit"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string            `yaml:"log_level"`
 	Labels   map[string]string `yaml:"labels"`
@@ -52,26 +51,31 @@ type MQTT struct {
 
 // Broker is one MQTT broker every alarm is sent to.
 type Broker struct {
-	URL          string   `yaml:"url"`
-	CAFile       string   `yaml:"ca_file"`
-	CertFile     string   `yaml:"cert_file"`
-	KeyFile      string   `yaml:"key_file"`
-	ServerName   string   `yaml:"server_name"`
-	Username     string   `yaml:"username"`
-	Password     string   `yaml:"password"` // rejected: present only to explain why
-	PasswordFile string   `yaml:"password_file"`
-	PasswordEnv  string   `yaml:"password_env"`
-	ClientID     string   `yaml:"client_id"`
-	KeepAlive    Duration `yaml:"keepalive"`
+	URL          string            `yaml:"url"`
+	CAFile       string            `yaml:"ca_file"`
+	CertFile     string            `yaml:"cert_file"`
+	KeyFile      string            `yaml:"key_file"`
+	ServerName   string            `yaml:"server_name"`
+	Username     string            `yaml:"username"`
+	Password     string            `yaml:"password"` // rejected: present only to explain why
+	PasswordFile string            `yaml:"password_file"`
+	PasswordEnv  string            `yaml:"password_env"`
+	ClientID     string            `yaml:"client_id"`
+	KeepAlive    settings.Duration `yaml:"keepalive"`
 	Line         int
+}
+
+// PasswordSecret says where the broker password is kept.
+func (b *Broker) PasswordSecret() settings.Secret {
+	return settings.Secret{File: b.PasswordFile, Env: b.PasswordEnv}
 }
 
 // ReadingsPolicy says how readings (as opposed to alarms) are published: on a change beyond Deadband, and
 // at least every Every.
 type ReadingsPolicy struct {
-	Every    Duration `yaml:"every"`
-	Deadband float64  `yaml:"deadband"`
-	QoS      int      `yaml:"qos"`
+	Every    settings.Duration `yaml:"every"`
+	Deadband float64           `yaml:"deadband"`
+	QoS      int               `yaml:"qos"`
 	// Disabled stops publishing readings altogether (alarms still go out).
 	Disabled bool `yaml:"disabled"`
 	Line     int
@@ -79,28 +83,28 @@ type ReadingsPolicy struct {
 
 // Journal bounds the durable outbox of alarm transitions kept in state_dir.
 type Journal struct {
-	MaxSize ByteSize `yaml:"max_size"`
+	MaxSize settings.ByteSize `yaml:"max_size"`
 	Line    int
 }
 
 // Bus is a shared wire (an I2C bus, an RS-485 line, a Modbus TCP gateway). One goroutine owns each bus.
 type Bus struct {
-	ID      string  `yaml:"id"`
-	Type    string  `yaml:"type"`
-	Options Options `yaml:",rest"`
+	ID      string           `yaml:"id"`
+	Type    string           `yaml:"type"`
+	Options settings.Options `yaml:",rest"`
 	Line    int
 }
 
 // Sensor is one configured device. Keys other than the common ones below belong to its driver.
 type Sensor struct {
-	ID     string   `yaml:"id"`
-	Driver string   `yaml:"driver"`
-	Bus    string   `yaml:"bus"`
-	Every  Duration `yaml:"every"`
+	ID     string            `yaml:"id"`
+	Driver string            `yaml:"driver"`
+	Bus    string            `yaml:"bus"`
+	Every  settings.Duration `yaml:"every"`
 	// Timeout bounds one read; a read that takes longer becomes a bad reading.
-	Timeout Duration          `yaml:"timeout"`
+	Timeout settings.Duration `yaml:"timeout"`
 	Labels  map[string]string `yaml:"labels"`
-	Options Options           `yaml:",rest"`
+	Options settings.Options  `yaml:",rest"`
 	Line    int
 }
 
@@ -119,32 +123,20 @@ const (
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
+		return nil, settings.Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
 	}
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // Parse is Load on bytes already read; path only names the file in errors.
 func Parse(path string, data []byte) (*Config, error) {
 	c := &collector{file: path}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			c.add(line, "%s", m[2])
-		} else {
-			c.add(0, "%v", err)
-		}
-		return nil, c.errs
-	}
-	if len(doc.Content) == 0 {
-		c.add(0, "the file is empty")
+	doc, ok := c.unmarshal(data)
+	if !ok {
 		return nil, c.errs
 	}
 	cfg := &Config{File: path}
-	c.decode(&doc, reflect.ValueOf(cfg).Elem(), "")
+	c.decode(doc, reflect.ValueOf(cfg).Elem(), "")
 	if len(c.errs) == 0 {
 		cfg.applyDefaults()
 		cfg.validate(c)
@@ -167,7 +159,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.MQTT.TopicPrefix = DefaultTopicPrefix
 	}
 	if cfg.MQTT.Readings.Every == 0 {
-		cfg.MQTT.Readings.Every = Duration(DefaultReadEvery)
+		cfg.MQTT.Readings.Every = settings.Duration(DefaultReadEvery)
 	}
 	if cfg.Journal.MaxSize == 0 {
 		cfg.Journal.MaxSize = DefaultJournalSize
@@ -175,20 +167,20 @@ func (cfg *Config) applyDefaults() {
 	for i := range cfg.Brokers() {
 		b := &cfg.MQTT.Brokers[i]
 		if b.KeepAlive == 0 {
-			b.KeepAlive = Duration(30 * time.Second)
+			b.KeepAlive = settings.Duration(30 * time.Second)
 		}
 	}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
 		if s.Every == 0 {
-			s.Every = Duration(DefaultEvery)
+			s.Every = settings.Duration(DefaultEvery)
 		}
 		if s.Timeout == 0 {
-			s.Timeout = min(s.Every, Duration(maxTimeout))
+			s.Timeout = min(s.Every, settings.Duration(maxTimeout))
 		}
 	}
 	for i := range cfg.Rules {
-		cfg.Rules[i].applyDefaults()
+		cfg.Rules[i].ApplyDefaults()
 	}
 }
 

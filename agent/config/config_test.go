@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/rules"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 const good = `gateway:
@@ -68,7 +71,7 @@ func TestLoadDesignExample(t *testing.T) {
 	if d := cfg.Sensor("batt-room.smoke"); d.Every.D() != DefaultEvery || d.Timeout.D() != DefaultEvery {
 		t.Errorf("defaults not applied: every %v timeout %v", d.Every, d.Timeout)
 	}
-	if k := cfg.Rules[1].Kind(); k != KindRate {
+	if k := cfg.Rules[1].Kind(); k != rules.KindRate {
 		t.Errorf("rule kind %q", k)
 	}
 	if cfg.Journal.MaxSize != DefaultJournalSize {
@@ -111,7 +114,7 @@ func TestBadConfigs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(c.yaml))
-			var es Errors
+			var es settings.Errors
 			if !errors.As(err, &es) {
 				t.Fatalf("want Errors, got %v", err)
 			}
@@ -151,19 +154,8 @@ func TestOptionsDecodeLinesAndDefaults(t *testing.T) {
 	if opt.Parity != "even" {
 		t.Error("default lost")
 	}
-	if e := cfg.Sensors[0].Options.Errorf("baud", "too slow"); e.Error() != "f.yaml:6: too slow" {
+	if e := settings.Errorf(cfg.Sensors[0].Options, "baud", "too slow"); e.Error() != "f.yaml:6: too slow" {
 		t.Errorf("Errorf: %v", e)
-	}
-}
-
-func TestByteSize(t *testing.T) {
-	for s, want := range map[string]int64{"64MiB": 64 << 20, "512KiB": 512 << 10, "1GB": 1e9, "100": 100} {
-		if v, err := ParseByteSize(s); err != nil || v != want {
-			t.Errorf("%s: %d %v", s, v, err)
-		}
-	}
-	if _, err := ParseByteSize("lots"); err == nil {
-		t.Error("accepted lots")
 	}
 }
 
@@ -176,7 +168,7 @@ func FuzzParse(f *testing.F) {
 		if err == nil && cfg == nil {
 			t.Fatal("no config and no error")
 		}
-		var es Errors
+		var es settings.Errors
 		if err != nil && !errors.As(err, &es) {
 			t.Fatalf("error is not Errors: %v", err)
 		}

@@ -1,22 +1,21 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
-// nodeDecoder is implemented by types that parse their own scalar form (durations, byte sizes).
-type nodeDecoder interface {
-	decodeNode(n *yaml.Node) error
-}
-
 var (
-	nodeDecoderType = reflect.TypeFor[nodeDecoder]()
-	optionsType     = reflect.TypeFor[Options]()
+	// Types that parse their own scalar form (durations, byte sizes) implement encoding.TextUnmarshaler.
+	textType    = reflect.TypeFor[encoding.TextUnmarshaler]()
+	optionsType = reflect.TypeFor[settings.Options]()
 )
 
 // decode fills v from n strictly. Unlike yaml.Node.Decode it rejects unknown keys (yaml.v3 checks known
@@ -28,14 +27,18 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
-		if err := v.Addr().Interface().(nodeDecoder).decodeNode(n); err != nil {
+	if v.CanAddr() && v.Kind() != reflect.Pointer && v.Addr().Type().Implements(textType) {
+		if n.Kind != yaml.ScalarNode || isNull(n) {
+			c.add(n.Line, "%sexpected a %s, got %s", prefix(path), scalarName(v.Type()), describe(n))
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
 			c.add(n.Line, "%s%v", prefix(path), err)
 		}
 		return
 	}
 	if v.Type() == optionsType {
-		v.Set(reflect.ValueOf(Options{node: n, file: c.file}))
+		v.Set(reflect.ValueOf(settings.Options(nodeOptions{node: n, file: c.file})))
 		return
 	}
 	switch v.Kind() {
@@ -151,7 +154,7 @@ func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		c.decode(val, v.Field(fi), joinPath(path, k.Value))
 	}
 	if restNode != nil {
-		v.Field(rest).Set(reflect.ValueOf(Options{node: restNode, file: c.file}))
+		v.Field(rest).Set(reflect.ValueOf(settings.Options(nodeOptions{node: restNode, file: c.file})))
 	}
 }
 
@@ -196,6 +199,17 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "something else"
+}
+
+// scalarName says what a self-parsing type expects, for "expected a …" messages.
+func scalarName(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[settings.Duration]():
+		return "duration such as 500ms, 30s or 5m"
+	case reflect.TypeFor[settings.ByteSize]():
+		return "size such as 64MiB"
+	}
+	return "value"
 }
 
 func kindName(k reflect.Kind) string {

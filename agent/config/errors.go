@@ -2,55 +2,41 @@ package config
 
 import (
 	"fmt"
-	"sort"
-	"strings"
+	"regexp"
+	"strconv"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
-
-// Error is one problem in a config file, located by line.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
-
-// Errors is every problem found in one file, in line order. Load returns all of them at once so that an
-// engineer fixes a file in one pass rather than one error per run.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
-
-// Sort orders the errors by file and line, keeping the order of errors on the same line.
-func (es Errors) Sort() {
-	sort.SliceStable(es, func(i, j int) bool {
-		if es[i].File != es[j].File {
-			return es[i].File < es[j].File
-		}
-		return es[i].Line < es[j].Line
-	})
-}
 
 // collector gathers errors for one file.
 type collector struct {
 	file string
-	errs Errors
+	errs settings.Errors
 }
 
 func (c *collector) add(line int, format string, args ...any) {
-	c.errs = append(c.errs, &Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	c.errs = append(c.errs, &settings.Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// unmarshal parses data into a node tree, recording a syntax error with its line.
+func (c *collector) unmarshal(data []byte) (*yaml.Node, bool) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			c.add(line, "%s", m[2])
+		} else {
+			c.add(0, "%v", err)
+		}
+		return nil, false
+	}
+	if len(doc.Content) == 0 {
+		c.add(0, "the file is empty")
+		return nil, false
+	}
+	return &doc, true
 }

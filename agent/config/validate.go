@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/rules"
 )
 
 var brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "tls": true, "ssl": true, "mqtts": true, "ws": true, "wss": true}
@@ -105,7 +106,7 @@ func (cfg *Config) validate(c *collector) {
 			c.add(s.Line, "sensor %q: timeout %s is longer than every %s", s.ID, s.Timeout, s.Every)
 		}
 	}
-	cfg.validateRules(c)
+	c.errs = append(c.errs, rules.Validate(c.file, cfg.Rules)...)
 	for _, id := range g.LastGaspRules {
 		found := false
 		for i := range cfg.Rules {
@@ -133,8 +134,8 @@ func validateBroker(c *collector, b *Broker) {
 	if b.Password != "" {
 		c.add(b.Line, "mqtt.brokers: password is not written in the config; use password_file or password_env")
 	}
-	if b.PasswordFile != "" && b.PasswordEnv != "" {
-		c.add(b.Line, "mqtt.brokers: set password_file or password_env, not both")
+	if err := b.PasswordSecret().Check("password_file or password_env"); err != nil {
+		c.add(b.Line, "mqtt.brokers: %v", err)
 	}
 	if (b.CertFile == "") != (b.KeyFile == "") {
 		c.add(b.Line, "mqtt.brokers: cert_file and key_file go together (mutual TLS needs both)")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -33,7 +33,7 @@ func BenchmarkTransitionsDurable(b *testing.B) {
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		as := make([]alarm.Alarm, 1)
+		as := make([]contract.Alarm, 1)
 		for pb.Next() {
 			as[0] = transition(seq.Add(1), "batt-heating", "ups1", "battery_temp")
 			if err := d.Transitions(as); err != nil {
@@ -81,7 +81,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		seq.Store(base)
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {
-			as := make([]alarm.Alarm, 1)
+			as := make([]contract.Alarm, 1)
 			for pb.Next() {
 				as[0] = transition(seq.Add(1), "r", "s1", "temperature")
 				if err := d.Transitions(as); err != nil {
@@ -102,7 +102,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	})
 	b.Run("latency", func(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
-		as := make([]alarm.Alarm, 1)
+		as := make([]contract.Alarm, 1)
 		for i := 0; i < b.N; i++ {
 			seq := seqBase.Add(1)
 			as[0] = transition(seq, "r", "s1", "temperature")

@@ -14,8 +14,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -39,7 +40,7 @@ func decodeStatus(t testing.TB, m mqtt.Received) status {
 	if err := json.Unmarshal(m.Payload, &s); err != nil {
 		t.Fatalf("status payload %s: %v", m.Payload, err)
 	}
-	if _, err := time.Parse(alarm.TimeFormat, s.Time); err != nil {
+	if _, err := time.Parse(contract.TimeFormat, s.Time); err != nil {
 		t.Fatalf("status time %q is not RFC 3339 UTC with milliseconds", s.Time)
 	}
 	return s
@@ -49,7 +50,7 @@ func decodeStatus(t testing.TB, m mqtt.Received) status {
 // the Last Will when the connection is cut, and the offline status on Close.
 func TestContractEmbeddedBroker(t *testing.T) {
 	b := startEmbedded(t)
-	Version = "1.2.3-test"
+	buildinfo.Version = "1.2.3-test"
 	cfg := testConfig(t, t.TempDir(), "  embedded_broker: "+b.Addr()+"\n  readings: {every: 10s, deadband: 0.5}")
 	live := subscribe(t, b.URL(), "live", true, "rackwatch/gw1/#")
 	d, err := Open(context.Background(), cfg, testLog(t))
@@ -69,7 +70,7 @@ func TestContractEmbeddedBroker(t *testing.T) {
 	// Three transitions: a level alarm raised and cleared, and a composite raised.
 	a1, a2 := transition(1, "batt-heating", "ups1", "battery_temp"), transition(2, "batt-heating", "ups1", "battery_temp")
 	comp := transition(3, "fire-suspected", "", "")
-	if err := d.Transitions([]alarm.Alarm{a1, a2, comp}); err != nil {
+	if err := d.Transitions([]contract.Alarm{a1, a2, comp}); err != nil {
 		t.Fatal(err)
 	}
 	ms := live.waitFor("3 events", func(ms []mqtt.Received) bool { return len(onTopic(ms, "rackwatch/gw1/events")) == 3 })
@@ -81,7 +82,7 @@ func TestContractEmbeddedBroker(t *testing.T) {
 			t.Fatalf("event delivered at QoS %d, want 1", m.QoS)
 		}
 	}
-	var got alarm.Alarm
+	var got contract.Alarm
 	json.Unmarshal(onTopic(ms, "rackwatch/gw1/events")[0].Payload, &got)
 	want, _ := json.Marshal(a1)
 	if b, _ := json.Marshal(got); !bytes.Equal(b, want) {
@@ -115,10 +116,10 @@ func TestContractEmbeddedBroker(t *testing.T) {
 	if len(byTopic) != 3 {
 		t.Fatalf("retained topics = %v", keys(byTopic))
 	}
-	var lvl, cmp alarm.Alarm
+	var lvl, cmp contract.Alarm
 	json.Unmarshal(byTopic["rackwatch/gw1/alarms/batt-heating/ups1/battery_temp"].Payload, &lvl)
 	json.Unmarshal(byTopic["rackwatch/gw1/alarms/fire-suspected"].Payload, &cmp)
-	if lvl.Seq != 2 || lvl.State != alarm.Cleared || cmp.Seq != 3 || cmp.State != alarm.Active {
+	if lvl.Seq != 2 || lvl.State != contract.Cleared || cmp.Seq != 3 || cmp.State != contract.Active {
 		t.Fatalf("retained states: level %+v composite %+v", lvl, cmp)
 	}
 	late.close()
@@ -166,8 +167,10 @@ func TestContractEmbeddedBroker(t *testing.T) {
 	case <-time.After(failAfter):
 		t.Fatal("no command received")
 	}
-	d.Result([]byte(`{"ok":true}`))
-	op.waitFor("a result", func(ms []mqtt.Received) bool { return len(ms) == 1 && string(ms[0].Payload) == `{"ok":true}` })
+	d.Answer(contract.Result{Command: "ack", Alarm: "a", OK: true})
+	op.waitFor("a result", func(ms []mqtt.Received) bool {
+		return len(ms) == 1 && string(ms[0].Payload) == `{"command":"ack","alarm":"a","ok":true}`
+	})
 
 	// Cut the agent's connection without DISCONNECT: the broker publishes the Last Will (retained
 	// offline), then the agent reconnects and says online again.
@@ -221,7 +224,7 @@ func TestBacklogAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := uint64(1); seq <= 50; seq++ {
-		if err := d.Transitions([]alarm.Alarm{transition(seq, "r", "s1", "temperature")}); err != nil {
+		if err := d.Transitions([]contract.Alarm{transition(seq, "r", "s1", "temperature")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -255,7 +258,7 @@ func TestBacklogAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, d)
-	if err := d.Transitions([]alarm.Alarm{transition(51, "r", "s1", "temperature")}); err != nil {
+	if err := d.Transitions([]contract.Alarm{transition(51, "r", "s1", "temperature")}); err != nil {
 		t.Fatal(err)
 	}
 	ms = s.waitFor("event 51", func(ms []mqtt.Received) bool { return len(ms) >= 51 })
@@ -294,7 +297,7 @@ func TestWebsocketBroker(t *testing.T) {
 	}
 	defer closeDelivery(t, d)
 	for seq := uint64(1); seq <= 10; seq++ {
-		if err := d.Transitions([]alarm.Alarm{transition(seq, "r", "s1", "temperature")}); err != nil {
+		if err := d.Transitions([]contract.Alarm{transition(seq, "r", "s1", "temperature")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -314,10 +317,10 @@ func TestRetainedStatesRepublished(t *testing.T) {
 	}
 	defer closeDelivery(t, d)
 	restored := transition(1, "smoke", "batt-room.smoke", "smoke") // active before this run started
-	if err := d.Restore([]alarm.Alarm{restored}); err != nil {
+	if err := d.Restore([]contract.Alarm{restored}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Transitions([]alarm.Alarm{transition(3, "hot", "r1", "temperature"), transition(4, "hot", "r1", "temperature"),
+	if err := d.Transitions([]contract.Alarm{transition(3, "hot", "r1", "temperature"), transition(4, "hot", "r1", "temperature"),
 		transition(5, "fire", "", "")}); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +347,7 @@ func TestRetainedStatesRepublished(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		got := map[string]uint64{}
 		for _, m := range s.snapshot() {
-			var a alarm.Alarm
+			var a contract.Alarm
 			json.Unmarshal(m.Payload, &a)
 			if m.Retain {
 				got[m.Topic] = a.Seq
@@ -383,7 +386,7 @@ func TestFlushRetriesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeDelivery(t, d)
-	if err := d.Transitions([]alarm.Alarm{transition(1, "low-battery", "ups1", "low_battery")}); err != nil {
+	if err := d.Transitions([]contract.Alarm{transition(1, "low-battery", "ups1", "low_battery")}); err != nil {
 		t.Fatal(err)
 	}
 	for d.Health() == nil || !strings.Contains(d.Health().Error(), "refused") {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,18 +14,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/journal"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
-// Version is reported in the status payload; the agent sets it at start.
-var Version = "dev"
-
-// Command is a message received on …/cmd/ack or …/cmd/shelve.
-type Command struct {
-	Kind    string // "ack" or "shelve"
+// Inbound is a command as it arrived on …/cmd/<kind>, not yet parsed: the agent parses, checks and
+// answers it.
+type Inbound struct {
+	Kind    string // the last topic level: "ack", "shelve", …
 	Payload []byte
 	Broker  string // the broker it came from
 }
@@ -51,15 +49,14 @@ type Delivery struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	j      *journal.Journal
-	base   string // <prefix>/<gateway>
-	events string
+	topics contract.Topics
 
 	targets  []*target
 	statesMu sync.Mutex
 	states   map[string][]byte // alarm key → JSON of its latest transition
 	cmdMu    sync.RWMutex      // guards sending on cmds against Close closing it
 	cmdsDone bool
-	cmds     chan Command
+	cmds     chan Inbound
 	filter   filter
 	cmdsLost atomic.Uint64
 
@@ -82,12 +79,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery,
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	base := cfg.MQTT.TopicPrefix + "/" + cfg.Gateway.ID
+	topics := contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID)
 	d := &Delivery{
-		cfg: cfg, log: log, j: j, base: base, events: base + "/events",
-		cmds: make(chan Command, 64), states: map[string][]byte{},
+		cfg: cfg, log: log, j: j, topics: topics,
+		cmds: make(chan Inbound, 64), states: map[string][]byte{},
 	}
-	d.filter.init(cfg.MQTT.Readings, base)
+	d.filter.init(cfg.MQTT.Readings, topics)
 	d.runCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
 
 	var names []string
@@ -98,7 +95,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery,
 	}
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" && !slices.Contains(names, "tcp://"+dialable(addr)) {
 		// (Listed among the brokers as well: one connection, or the two would knock each other off.)
-		t := d.newTarget(&config.Broker{URL: "tcp://" + dialable(addr), KeepAlive: config.Duration(30 * time.Second)})
+		t := d.newTarget(&config.Broker{URL: "tcp://" + dialable(addr), KeepAlive: settings.Duration(30 * time.Second)})
 		d.targets = append(d.targets, t)
 		names = append(names, t.name)
 	}
@@ -154,7 +151,7 @@ func (d *Delivery) checkpoints(ctx context.Context) {
 
 // Transitions appends the alarms to the journal and returns once they are on disk (one fsync for the
 // batch, shared with concurrent callers). Publishing happens afterwards, per broker, in order.
-func (d *Delivery) Transitions(as []alarm.Alarm) error {
+func (d *Delivery) Transitions(as []contract.Alarm) error {
 	if len(as) == 0 {
 		return nil
 	}
@@ -186,7 +183,7 @@ func (d *Delivery) Transitions(as []alarm.Alarm) error {
 
 // Commands delivers …/cmd/ack and …/cmd/shelve messages from every broker. Read it continuously: when
 // it is full, further commands are dropped and counted. Close closes it.
-func (d *Delivery) Commands() <-chan Command { return d.cmds }
+func (d *Delivery) Commands() <-chan Inbound { return d.cmds }
 
 func (d *Delivery) command(broker, topic string, payload []byte, retained bool) {
 	kind := topic[strings.LastIndexByte(topic, '/')+1:]
@@ -201,7 +198,7 @@ func (d *Delivery) command(broker, topic string, payload []byte, retained bool) 
 		return
 	}
 	select {
-	case d.cmds <- Command{Kind: kind, Payload: append([]byte(nil), payload...), Broker: broker}:
+	case d.cmds <- Inbound{Kind: kind, Payload: append([]byte(nil), payload...), Broker: broker}:
 	default:
 		if d.cmdsLost.Add(1) == 1 {
 			d.log.Warn("command queue full; dropping commands", "broker", broker, "topic", topic)
@@ -209,9 +206,9 @@ func (d *Delivery) command(broker, topic string, payload []byte, retained bool) 
 	}
 }
 
-// Result publishes payload on …/cmd/result (QoS 1, not retained) to every connected broker.
-func (d *Delivery) Result(payload []byte) {
-	m := mqtt.Message{Topic: d.base + "/cmd/result", Payload: append([]byte(nil), payload...), QoS: 1}
+// Answer publishes a command's result on …/cmd/result (QoS 1, not retained) to every connected broker.
+func (d *Delivery) Answer(r contract.Result) {
+	m := mqtt.Message{Topic: d.topics.Result(), Payload: r.JSON(), QoS: 1}
 	for _, t := range d.targets {
 		if cl := t.current(); cl != nil {
 			cl.Publish(m)
@@ -285,12 +282,7 @@ func (d *Delivery) Close(ctx context.Context) error {
 }
 
 func statusPayload(state string, at time.Time) []byte {
-	b, _ := json.Marshal(struct {
-		State   string `json:"state"`
-		Version string `json:"version"`
-		Time    string `json:"time"`
-	}{state, Version, at.UTC().Format(alarm.TimeFormat)})
-	return b
+	return contract.StatusJSON(state, buildinfo.Version, at)
 }
 
 // brokerSettings turns one broker's config into connection settings; an error is a configuration
@@ -300,32 +292,18 @@ func (d *Delivery) brokerSettings(b *config.Broker) (mqtt.Config, error) {
 	if mc.ClientID == "" {
 		mc.ClientID = "rackwatch-" + d.cfg.Gateway.ID
 	}
-	u, err := url.Parse(b.URL)
-	if err != nil {
-		return mc, fmt.Errorf("delivery: broker url: %w", err)
-	}
-	switch u.Scheme {
-	case "tls", "ssl", "mqtts", "wss":
+	if mqtt.Secure(b.URL) {
 		tc, err := mqtt.TLSConfig(b.CAFile, b.CertFile, b.KeyFile, b.ServerName)
 		if err != nil {
 			return mc, err
 		}
 		mc.TLS = tc
 	}
-	switch {
-	case b.PasswordFile != "":
-		p, err := os.ReadFile(b.PasswordFile)
-		if err != nil {
-			return mc, fmt.Errorf("delivery: password_file: %w", err)
-		}
-		mc.Password = strings.TrimRight(string(p), "\r\n")
-	case b.PasswordEnv != "":
-		p, ok := os.LookupEnv(b.PasswordEnv)
-		if !ok {
-			return mc, fmt.Errorf("delivery: password_env: $%s is not set", b.PasswordEnv)
-		}
-		mc.Password = p
+	p, err := b.PasswordSecret().Read()
+	if err != nil {
+		return mc, fmt.Errorf("delivery: broker password: %w", err)
 	}
+	mc.Password = p
 	return mc, nil
 }
 
@@ -345,7 +323,7 @@ func (d *Delivery) ready() bool {
 // Restore tells the delivery the current state of alarms restored at start (from the agent's state
 // file), so that every broker is sent them as retained states after connecting, even a broker that lost
 // its retained messages. An alarm already seen by Transitions keeps its newer state.
-func (d *Delivery) Restore(as []alarm.Alarm) error {
+func (d *Delivery) Restore(as []contract.Alarm) error {
 	d.statesMu.Lock()
 	defer d.statesMu.Unlock()
 	for i := range as {
@@ -363,13 +341,13 @@ func (d *Delivery) Restore(as []alarm.Alarm) error {
 
 // republish sends every known alarm state, retained, to one broker (not on …/events: these are not new
 // transitions). Best effort: the journal still delivers every transition.
-func (d *Delivery) republish(cl *mqtt.Client, alarms string) {
+func (d *Delivery) republish(cl *mqtt.Client) {
 	// Snapshot first: publishing may block on a slow link and must not hold up Transitions. A state
 	// newer than the snapshot is in the journal and follows on this connection, in order.
 	d.statesMu.Lock()
 	ms := make([]mqtt.Message, 0, len(d.states))
 	for k, b := range d.states {
-		ms = append(ms, mqtt.Message{Topic: alarms + k, Payload: b, QoS: 1, Retain: true})
+		ms = append(ms, mqtt.Message{Topic: d.topics.Alarm(k), Payload: b, QoS: 1, Retain: true})
 	}
 	d.statesMu.Unlock()
 	for _, m := range ms {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
@@ -118,7 +118,7 @@ func onTopic(ms []mqtt.Received, topic string) []mqtt.Received {
 func eventSeqs(t testing.TB, ms []mqtt.Received, topic string) []uint64 {
 	var out []uint64
 	for _, m := range onTopic(ms, topic) {
-		var a alarm.Alarm
+		var a contract.Alarm
 		if err := json.Unmarshal(m.Payload, &a); err != nil {
 			t.Fatalf("event payload %s: %v", m.Payload, err)
 		}
@@ -149,19 +149,19 @@ func checkInOrder(t testing.TB, seqs []uint64, n uint64) {
 var t0 = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 
 // transition builds the n-th transition of a flapping level alarm on sensor s.
-func transition(seq uint64, rule, sensor, ch string) alarm.Alarm {
-	state, ev := alarm.Active, alarm.EventRaise
+func transition(seq uint64, rule, sensor, ch string) contract.Alarm {
+	state, ev := contract.Active, contract.EventRaise
 	if seq%2 == 0 {
-		state, ev = alarm.Cleared, alarm.EventClear
+		state, ev = contract.Cleared, contract.EventClear
 	}
 	key := rule
 	if sensor != "" {
 		key = rule + "/" + sensor + "/" + ch
 	}
 	at := t0.Add(time.Duration(seq) * time.Second)
-	return alarm.Alarm{Gateway: "gw1", Site: "dc1", Key: key, Rule: rule, Sensor: sensor, Channel: ch,
-		Severity: alarm.Critical, State: state, Value: alarm.Float(40 + float64(seq)), Unit: "°C",
-		Threshold: alarm.Float(45), Since: at, Time: at, Seq: seq, Event: ev,
+	return contract.Alarm{Gateway: "gw1", Site: "dc1", Key: key, Rule: rule, Sensor: sensor, Channel: ch,
+		Severity: contract.Critical, State: state, Value: contract.Float(40 + float64(seq)), Unit: "°C",
+		Threshold: contract.Float(45), Since: at, Time: at, Seq: seq, Event: ev,
 		Message: fmt.Sprintf("%s %s on %s", rule, state, sensor), Labels: map[string]string{"room": "batt"}}
 }
 

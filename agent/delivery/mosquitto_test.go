@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
@@ -27,7 +27,7 @@ func feed(t testing.TB, d *Delivery, from, to uint64) { feedBatch(t, d, from, to
 
 func feedBatch(t testing.TB, d *Delivery, from, to uint64, batch int) {
 	t.Helper()
-	as := make([]alarm.Alarm, 0, batch)
+	as := make([]contract.Alarm, 0, batch)
 	for seq := from; seq <= to; seq++ {
 		as = append(as, transition(seq, "batt-heating", fmt.Sprintf("ups%d", seq%3), "battery_temp"))
 		if len(as) == batch || seq == to {

@@ -2,12 +2,11 @@ package delivery
 
 import (
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -20,7 +19,7 @@ type filter struct {
 	deadband float64
 	qos      byte
 	disabled bool
-	base     string
+	topics   contract.Topics
 }
 
 type chanKey struct {
@@ -35,9 +34,9 @@ type lastPub struct {
 	at    time.Time
 }
 
-func (f *filter) init(p config.ReadingsPolicy, base string) {
+func (f *filter) init(p config.ReadingsPolicy, topics contract.Topics) {
 	f.last = map[chanKey]*lastPub{}
-	f.every, f.deadband, f.qos, f.disabled, f.base = p.Every.D(), p.Deadband, byte(p.QoS), p.Disabled, base
+	f.every, f.deadband, f.qos, f.disabled, f.topics = p.Every.D(), p.Deadband, byte(p.QoS), p.Disabled, topics
 }
 
 // pass reports whether r should be published and returns its topic. The per-channel state is allocated
@@ -48,7 +47,7 @@ func (f *filter) pass(r *reading.Reading) (string, bool) {
 	k := chanKey{r.Sensor, r.Channel}
 	lp := f.last[k]
 	if lp == nil {
-		lp = &lastPub{topic: f.base + "/readings/" + r.Sensor + "/" + string(r.Channel)}
+		lp = &lastPub{topic: f.topics.Reading(r.Sensor, string(r.Channel))}
 		f.last[k] = lp
 	} else if good := r.Good(); good == lp.good && r.At.Sub(lp.at) < f.every &&
 		(!good || math.Abs(r.Value-lp.value) <= f.deadband) {
@@ -96,23 +95,7 @@ type rentry struct {
 
 // appendJSON writes the contract's reading payload.
 func (e *rentry) appendJSON(b []byte) []byte {
-	b = append(b, `{"value":`...)
-	if e.good && !math.IsNaN(e.value) && !math.IsInf(e.value, 0) {
-		b = strconv.AppendFloat(b, e.value, 'g', -1, 64)
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"unit":`...)
-	b = strconv.AppendQuote(b, e.unit)
-	if e.good {
-		b = append(b, `,"quality":"good","error":null`...)
-	} else {
-		b = append(b, `,"quality":"bad","error":`...)
-		b = strconv.AppendQuote(b, e.err)
-	}
-	b = append(b, `,"time":"`...)
-	b = e.at.UTC().AppendFormat(b, alarm.TimeFormat)
-	return append(b, `"}`...)
+	return contract.AppendReading(b, e.value, e.good, e.unit, e.err, e.at)
 }
 
 // ring is a bounded FIFO of readings that overwrites its oldest entry when full.

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 func TestRingShedsOldest(t *testing.T) {
@@ -33,7 +35,7 @@ func TestRingShedsOldest(t *testing.T) {
 
 func TestFilterDeadbandHeartbeatQuality(t *testing.T) {
 	var f filter
-	f.init(config.ReadingsPolicy{Every: config.Duration(10 * time.Second), Deadband: 0.2}, "p/gw")
+	f.init(config.ReadingsPolicy{Every: settings.Duration(10 * time.Second), Deadband: 0.2}, contract.NewTopics("p", "gw"))
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	steps := []struct {
 		v    float64

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/journal"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
@@ -44,7 +45,7 @@ func (d *Delivery) newTarget(b *config.Broker) *target {
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
 	t.mc.CleanSession = false
-	t.mc.Subscribe = map[string]byte{d.base + "/cmd/ack": 1, d.base + "/cmd/shelve": 1}
+	t.mc.Subscribe = map[string]byte{d.topics.Command(contract.Ack): 1, d.topics.Command(contract.Shelve): 1}
 	t.mc.OnMessage = func(m mqtt.Received) { d.command(t.name, m.Topic, m.Payload, m.Retain) }
 	if t.setupErr != nil {
 		t.lastErr = t.setupErr
@@ -101,7 +102,7 @@ func (t *target) run(ctx context.Context) {
 	var lastLogged string
 	for attempt := 0; ctx.Err() == nil; {
 		mc := t.mc
-		mc.Will = &mqtt.Message{Topic: t.d.base + "/status", Payload: statusPayload("offline", time.Now()), QoS: 1, Retain: true}
+		mc.Will = &mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Offline, time.Now()), QoS: 1, Retain: true}
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		cl, err := mqtt.Connect(cctx, mc)
 		cancel()
@@ -174,7 +175,7 @@ func (t *target) run(ctx context.Context) {
 func (t *target) goOffline(cl *mqtt.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), offlineTimeout)
 	defer cancel()
-	err := cl.PublishWait(ctx, mqtt.Message{Topic: t.d.base + "/status", Payload: statusPayload("offline", time.Now()), QoS: 1, Retain: true})
+	err := cl.PublishWait(ctx, mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Offline, time.Now()), QoS: 1, Retain: true})
 	if err != nil {
 		t.log.Warn("could not publish offline status", "err", err)
 	}
@@ -190,15 +191,14 @@ type inflight struct {
 // maxInFlight records unacknowledged, then readings whenever there is no backlog. It returns when the
 // connection is lost or ctx ends.
 func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
-	if err := cl.PublishWait(ctx, mqtt.Message{Topic: t.d.base + "/status", Payload: statusPayload("online", time.Now()), QoS: 1, Retain: true}); err != nil {
+	if err := cl.PublishWait(ctx, mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Online, time.Now()), QoS: 1, Retain: true}); err != nil {
 		return fmt.Errorf("publish online status: %w", err)
 	}
 	var (
-		q     []inflight
-		buf   []journal.Record
-		sent  = t.acked.Load()
-		rbuf  []byte
-		alarm = t.d.base + "/alarms/"
+		q    []inflight
+		buf  []journal.Record
+		sent = t.acked.Load()
+		rbuf []byte
 	)
 	for {
 		// Fill the window from the journal.
@@ -211,8 +211,8 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 			for i := range buf {
 				r := &buf[i]
 				f := inflight{id: r.ID}
-				f.toks[0] = cl.Publish(mqtt.Message{Topic: alarm + r.Key, Payload: r.Data, QoS: 1, Retain: true})
-				f.toks[1] = cl.Publish(mqtt.Message{Topic: t.d.events, Payload: r.Data, QoS: 1})
+				f.toks[0] = cl.Publish(mqtt.Message{Topic: t.d.topics.Alarm(r.Key), Payload: r.Data, QoS: 1, Retain: true})
+				f.toks[1] = cl.Publish(mqtt.Message{Topic: t.d.topics.Events(), Payload: r.Data, QoS: 1})
 				q = append(q, f)
 				sent = r.ID
 			}
@@ -226,7 +226,7 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 				// The backlog is out: make sure the broker holds every alarm's current state, even if it
 				// lost its retained messages (a restart without persistence, the in-memory embedded
 				// broker after our own restart).
-				t.d.republish(cl, alarm)
+				t.d.republish(cl)
 			}
 			// No backlog: readings may go.
 			for {

@@ -10,9 +10,30 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
+
+// Sensor is one configured sensor as its driver sees it.
+type Sensor struct {
+	ID string
+	// Driver is the name of its driver.
+	Driver string
+	// Bus is the id of the bus it is on, or "".
+	Bus string
+	// Every is the polling interval (a heartbeat for event-driven drivers); Timeout bounds one read.
+	Every, Timeout time.Duration
+	Labels         map[string]string
+	// Options are the keys that belong to the driver, decoded strictly and located by file and line.
+	Options settings.Options
+}
+
+// Bus is one configured bus as its bus type sees it.
+type Bus struct {
+	ID, Type string
+	// Options are the keys that belong to the bus type.
+	Options settings.Options
+}
 
 // Sample is one channel's value from one read. A non-nil Err makes it a bad reading.
 type Sample struct {
@@ -60,7 +81,7 @@ type Streamer interface {
 
 // Env is what a driver gets when it is opened.
 type Env struct {
-	Sensor *config.Sensor
+	Sensor *Sensor
 	// Bus is the opened bus (the value BusType.Open returned), or nil for sensors without one.
 	Bus any
 	Log *slog.Logger
@@ -85,8 +106,8 @@ type Driver struct {
 	BusOptional bool
 	// Check decodes and validates the sensor's options without touching hardware and returns the channels
 	// the sensor will produce. A nil slice means the channels are learned at run time (a bridge board).
-	// Errors should be config.Errors (use Sensor.Options.Decode and Options.Errorf).
-	Check func(s *config.Sensor) ([]ChannelInfo, error)
+	// Errors should be settings.Errors (use Sensor.Options.Decode and settings.Problems).
+	Check func(s *Sensor) ([]ChannelInfo, error)
 	// Open opens the device. Returning an error at start fails `run` for this sensor only; the scheduler
 	// keeps retrying with backoff and publishes bad readings meanwhile.
 	Open func(ctx context.Context, env Env) (Device, error)
@@ -96,10 +117,10 @@ type Driver struct {
 type BusType struct {
 	Name string
 	// Check validates the bus's options without touching hardware.
-	Check func(b *config.Bus) error
+	Check func(b *Bus) error
 	// Open opens the bus. The value is handed to drivers in Env.Bus; Close is called at shutdown if it
 	// implements io.Closer.
-	Open func(ctx context.Context, b *config.Bus, log *slog.Logger) (any, error)
+	Open func(ctx context.Context, b *Bus, log *slog.Logger) (any, error)
 }
 
 // Registry maps names to drivers and bus types.

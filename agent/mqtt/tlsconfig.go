@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // TLSConfig builds the TLS settings of one broker connection: caFile (PEM) replaces the system roots when
@@ -31,4 +32,14 @@ func TLSConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// Secure reports whether a broker URL asks for TLS (tls://, ssl://, mqtts://, wss://).
+func Secure(url string) bool {
+	for _, s := range []string{"tls://", "ssl://", "mqtts://", "wss://"} {
+		if strings.HasPrefix(url, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -32,14 +31,8 @@ func benchEngine(tb testing.TB) (*Engine, []reading.Reading) {
 		fmt.Fprintf(&b, "  - {id: s%03d, driver: sim, every: 1s, labels: {room: hall%d}}\n", i, i%4)
 	}
 	b.WriteString("rules:" + benchRules)
-	cfg, err := config.Parse("bench.yaml", []byte(b.String()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := New(cfg, Options{Gateway: "gw1"})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg := parseConfig(tb, b.String())
+	e := cfg.engine(tb)
 	// One second's worth of readings: every sensor once, with a little noise around 22 °C.
 	rs := make([]reading.Reading, benchSensors)
 	for i := range rs {
@@ -49,7 +42,7 @@ func benchEngine(tb testing.TB) (*Engine, []reading.Reading) {
 }
 
 // feedSecond feeds one second of readings at second sec, 10 ms apart.
-func feedSecond(e *Engine, rs []reading.Reading, sec int, out []alarm.Alarm) []alarm.Alarm {
+func feedSecond(e *Engine, rs []reading.Reading, sec int, out []contract.Alarm) []contract.Alarm {
 	base := t0.Add(time.Duration(sec) * time.Second)
 	for i := range rs {
 		r := &rs[i]
@@ -62,7 +55,7 @@ func feedSecond(e *Engine, rs []reading.Reading, sec int, out []alarm.Alarm) []a
 
 func TestEvalDoesNotAllocateInSteadyState(t *testing.T) {
 	e, rs := benchEngine(t)
-	out := make([]alarm.Alarm, 0, 16)
+	out := make([]contract.Alarm, 0, 16)
 	sec := 0
 	for ; sec < 300; sec++ {
 		out = feedSecond(e, rs, sec, out)
@@ -84,7 +77,7 @@ func TestEvalDoesNotAllocateInSteadyState(t *testing.T) {
 // BenchmarkEval is the budget figure: 100 sensors × 5 rules (+1 composite), steady state, per reading.
 func BenchmarkEval(b *testing.B) {
 	e, rs := benchEngine(b)
-	out := make([]alarm.Alarm, 0, 16)
+	out := make([]contract.Alarm, 0, 16)
 	for sec := 0; sec < 300; sec++ {
 		out = feedSecond(e, rs, sec, out)
 	}
@@ -108,7 +101,7 @@ func BenchmarkEval(b *testing.B) {
 // alarms) per second of readings.
 func BenchmarkEvalWithTicks(b *testing.B) {
 	e, rs := benchEngine(b)
-	out := make([]alarm.Alarm, 0, 16)
+	out := make([]contract.Alarm, 0, 16)
 	for sec := 0; sec < 300; sec++ {
 		out = feedSecond(e, rs, sec, out)
 	}
@@ -135,7 +128,7 @@ func BenchmarkEvalWithTicks(b *testing.B) {
 // messages built): readings alternate between normal and hot.
 func BenchmarkEvalTransitions(b *testing.B) {
 	e, rs := benchEngine(b)
-	out := make([]alarm.Alarm, 0, 16)
+	out := make([]contract.Alarm, 0, 16)
 	base := t0
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/rackwatch/rackwatch/agent/config"
 )
 
 // TestDefaultRuleSets builds an engine from every shipped configs/rules-*.yaml, and replays the battery-room
@@ -19,22 +17,9 @@ func TestDefaultRuleSets(t *testing.T) {
 		t.Fatalf("default rule sets: %v %v", files, err)
 	}
 	for _, f := range files {
-		cfg, err := config.Load(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := New(cfg, Options{}); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		loadConfig(t, f).engine(t)
 	}
-	cfg, err := config.Load(filepath.Join("..", "..", "configs", "rules-battery-room.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(cfg, Options{Gateway: cfg.Gateway.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := loadConfig(t, filepath.Join("..", "..", "configs", "rules-battery-room.yaml")).engine(t)
 	trace, err := os.Open(filepath.Join("testdata", "battery-room.csv"))
 	if err != nil {
 		t.Fatal(err)

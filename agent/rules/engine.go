@@ -3,10 +3,10 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -14,24 +14,54 @@ import (
 type Options struct {
 	Gateway string
 	Site    string
-	// Labels returns a sensor's labels (copied into alarms and used by match.labels). Nil means the labels
-	// of the config's sensors.
-	Labels func(sensor string) map[string]string
-	// Unit returns the unit of a sensor's channel, for messages and the alarm object. Nil means the
-	// channel's canonical unit.
-	Unit func(sensor string, ch reading.Channel) string
-	// Channels, when set, lists the channels a configured sensor will produce, so that the engine builds
-	// their alarms up front: a sensor that never answers at all then still raises its staleness alarm.
-	// Channels learned later (a nil answer) are picked up from the first reading.
-	Channels func(sensor string) []reading.Channel
+	// Sensors are the configured sensors. Readings of other sensors are evaluated too (a replayed trace
+	// may hold any), with no labels, canonical units and no declared channels.
+	Sensors []Sensor
+}
+
+// Sensor is what the engine knows of one configured sensor.
+type Sensor struct {
+	ID string
+	// Every is its polling interval; rate rules size their buckets by it.
+	Every time.Duration
+	// Labels are copied into its alarms and used by match.labels.
+	Labels map[string]string
+	// Channels lists the channels it will produce and their units, so that the engine builds their alarms
+	// up front: a sensor that never answers at all then still raises its staleness alarm. Nil means they
+	// are learned from the readings; a channel not listed has its canonical unit.
+	Channels []Channel
+}
+
+// Channel is one channel of a sensor and its unit.
+type Channel struct {
+	Name reading.Channel
+	Unit string
+}
+
+func (e *Engine) labels(sensor string) map[string]string {
+	if s := e.sensors[sensor]; s != nil {
+		return s.Labels
+	}
+	return nil
+}
+
+func (e *Engine) unit(sensor string, ch reading.Channel) string {
+	if s := e.sensors[sensor]; s != nil {
+		for _, c := range s.Channels {
+			if c.Name == ch {
+				return c.Unit
+			}
+		}
+	}
+	return reading.Unit(ch)
 }
 
 // Engine holds every rule and every alarm's state. It is not safe for concurrent use: the agent feeds it
 // from one goroutine.
 type Engine struct {
-	opt   Options
-	cfg   *config.Config
-	rules []*rule
+	opt     Options
+	sensors map[string]*Sensor
+	rules   []*rule
 	// composites in an order where every composite comes after the composites it refers to.
 	composites []*rule
 	inputs     map[inputKey]*input
@@ -46,7 +76,7 @@ type Engine struct {
 	dirty bool
 	// orphans are restored alarms whose rule no longer exists or no longer matches; they are cleared at the
 	// first evaluation rather than left active on the broker forever.
-	orphans []alarm.Alarm
+	orphans []contract.Alarm
 }
 
 type inputKey struct {
@@ -72,7 +102,7 @@ const (
 )
 
 type rule struct {
-	cfg       *config.Rule
+	cfg       *Rule
 	id        string
 	kind      kind
 	severity  string
@@ -96,7 +126,7 @@ type rule struct {
 // series is one alarm: one rule applied to one sensor channel (or a composite rule).
 type series struct {
 	r   *rule
-	a   alarm.Alarm // the alarm's state as published, kept up to date silently while shelved
+	a   contract.Alarm // the alarm's state as published, kept up to date silently while shelved
 	in  *input
 	win *window
 	// cond is the debounced condition: it follows hot once hot has differed for `for` (raising) or
@@ -118,25 +148,21 @@ type series struct {
 	published bool
 }
 
-// New builds an engine for the configured rules. The config is expected to have passed config.Load's
-// checks; New still refuses what it cannot evaluate.
-func New(cfg *config.Config, opt Options) (*Engine, error) {
-	if opt.Labels == nil {
-		opt.Labels = func(sensor string) map[string]string {
-			if s := cfg.Sensor(sensor); s != nil {
-				return s.Labels
-			}
-			return nil
-		}
+// New builds an engine for rules, which are expected to have passed Validate; New applies their defaults
+// to its own copy and still refuses what it cannot evaluate.
+func New(rules []Rule, opt Options) (*Engine, error) {
+	rules = slices.Clone(rules)
+	for i := range rules {
+		rules[i].ApplyDefaults()
 	}
-	if opt.Unit == nil {
-		opt.Unit = func(_ string, ch reading.Channel) string { return reading.Unit(ch) }
-	}
-	e := &Engine{opt: opt, cfg: cfg, inputs: map[inputKey]*input{}, bySensor: map[string][]*input{},
+	e := &Engine{opt: opt, sensors: map[string]*Sensor{}, inputs: map[inputKey]*input{}, bySensor: map[string][]*input{},
 		byKey: map[string]*series{}}
+	for i := range opt.Sensors {
+		e.sensors[opt.Sensors[i].ID] = &opt.Sensors[i]
+	}
 	byID := map[string]*rule{}
-	for i := range cfg.Rules {
-		c := &cfg.Rules[i]
+	for i := range rules {
+		c := &rules[i]
 		if _, dup := byID[c.ID]; dup {
 			return nil, fmt.Errorf("rules: rule %q is defined twice", c.ID)
 		}
@@ -192,38 +218,35 @@ func New(cfg *config.Config, opt Options) (*Engine, error) {
 	}
 	for _, r := range e.composites {
 		s := &series{r: r}
-		s.a = alarm.Alarm{Gateway: opt.Gateway, Site: opt.Site, Key: r.id, Rule: r.id, Severity: r.severity,
-			State: alarm.Cleared, Acked: true, Labels: map[string]string{}}
+		s.a = contract.Alarm{Gateway: opt.Gateway, Site: opt.Site, Key: r.id, Rule: r.id, Severity: r.severity,
+			State: contract.Cleared, Acked: true, Labels: map[string]string{}}
 		r.comp = s
 		e.byKey[s.a.Key] = s
 		e.all = append(e.all, s)
 	}
-	if opt.Channels != nil {
-		for i := range cfg.Sensors {
-			id := cfg.Sensors[i].ID
-			for _, ch := range opt.Channels(id) {
-				if e.inputs[inputKey{id, ch}] == nil {
-					e.newInput(id, ch, time.Time{})
-				}
+	for _, sn := range opt.Sensors {
+		for _, ch := range sn.Channels {
+			if e.inputs[inputKey{sn.ID, ch.Name}] == nil {
+				e.newInput(sn.ID, ch.Name, time.Time{})
 			}
 		}
 	}
 	return e, nil
 }
 
-func compile(c *config.Rule) (*rule, error) {
+func compile(c *Rule) (*rule, error) {
 	r := &rule{cfg: c, id: c.ID, severity: c.Severity, forD: c.For.D(), clearFor: c.ClearFor.D(), latch: c.Latch}
 	if r.severity == "" {
-		r.severity = alarm.Warning
+		r.severity = contract.Warning
 	}
 	if !reading.ValidID(c.ID) {
 		return nil, fmt.Errorf("rules: rule id %q is not valid", c.ID)
 	}
 	switch c.Kind() {
-	case config.KindComposite:
+	case KindComposite:
 		r.kind, r.all = kindComposite, len(c.All) > 0
 		return r, nil
-	case config.KindRate:
+	case KindRate:
 		r.kind, r.per, r.window = kindRate, c.Per.D(), c.Window.D()
 		if r.per <= 0 {
 			r.per = time.Minute
@@ -237,9 +260,9 @@ func compile(c *config.Rule) (*rule, error) {
 		} else {
 			r.threshold = *c.RateBelow
 		}
-	case config.KindStale:
+	case KindStale:
 		r.kind, r.stale = kindStale, c.Stale.D()
-	case config.KindState:
+	case KindState:
 		r.kind, r.up = kindState, *c.State
 	default:
 		r.kind = kindLevel
@@ -266,7 +289,7 @@ func compile(c *config.Rule) (*rule, error) {
 func (e *Engine) Seq() uint64 { return e.seq }
 
 // begin notes the first instant the engine sees and flushes restored alarms that no rule owns any more.
-func (e *Engine) begin(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) begin(now time.Time, out []contract.Alarm) []contract.Alarm {
 	if !e.started {
 		e.started, e.epoch = true, now
 		for _, s := range e.all {
@@ -279,7 +302,7 @@ func (e *Engine) begin(now time.Time, out []alarm.Alarm) []alarm.Alarm {
 		for i := range e.orphans {
 			a := e.orphans[i]
 			e.seq++
-			a.State, a.Event, a.Seq, a.Time, a.Since = alarm.Cleared, alarm.EventClear, e.seq, now, now
+			a.State, a.Event, a.Seq, a.Time, a.Since = contract.Cleared, contract.EventClear, e.seq, now, now
 			a.ShelvedUntil = nil
 			a.Message = fmt.Sprintf("%s: cleared because rule %s no longer applies to it after a configuration change", a.Key, a.Rule)
 			out = append(out, a)
@@ -295,7 +318,7 @@ func (e *Engine) ns(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
 // the only place Eval allocates, once per channel.
 func (e *Engine) newInput(sensor string, ch reading.Channel, now time.Time) *input {
 	in := &input{sensor: sensor, ch: ch}
-	labels := e.opt.Labels(sensor)
+	labels := e.labels(sensor)
 	var lab map[string]string
 	for _, r := range e.rules {
 		if r.kind == kindComposite || !r.cfg.Match.Matches(sensor, ch, labels) {
@@ -307,23 +330,23 @@ func (e *Engine) newInput(sensor string, ch reading.Channel, now time.Time) *inp
 				lab[k] = v
 			}
 		}
-		s := &series{r: r, in: in, unit: e.opt.Unit(sensor, ch), born: now}
-		s.a = alarm.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: r.id + "/" + sensor + "/" + string(ch),
-			Rule: r.id, Sensor: sensor, Channel: string(ch), Severity: r.severity, State: alarm.Cleared, Acked: true,
+		s := &series{r: r, in: in, unit: e.unit(sensor, ch), born: now}
+		s.a = contract.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: r.id + "/" + sensor + "/" + string(ch),
+			Rule: r.id, Sensor: sensor, Channel: string(ch), Severity: r.severity, State: contract.Cleared, Acked: true,
 			Unit: s.unit, Labels: lab}
 		switch r.kind {
 		case kindLevel:
-			s.a.Threshold = alarm.Float(r.threshold)
+			s.a.Threshold = contract.Float(r.threshold)
 		case kindRate:
-			s.a.Threshold = alarm.Float(r.threshold)
+			s.a.Threshold = contract.Float(r.threshold)
 			s.a.Unit = rateUnit(s.unit, r.perName)
 			var every time.Duration
-			if sc := e.cfg.Sensor(sensor); sc != nil {
-				every = sc.Every.D()
+			if sc := e.sensors[sensor]; sc != nil {
+				every = sc.Every
 			}
 			s.win = newWindow(r.window, every)
 		case kindStale:
-			s.a.Threshold = alarm.Float(r.stale.Seconds())
+			s.a.Threshold = contract.Float(r.stale.Seconds())
 			s.a.Unit = "s"
 		}
 		e.byKey[s.a.Key] = s
@@ -340,7 +363,7 @@ func (e *Engine) newInput(sensor string, ch reading.Channel, now time.Time) *inp
 // reading without a channel stands for every channel of its sensor (a whole device that failed).
 //
 // In steady state (channels already seen, no transition) Eval does not allocate.
-func (e *Engine) Eval(r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) Eval(r *reading.Reading, out []contract.Alarm) []contract.Alarm {
 	out = e.begin(r.At, out)
 	if r.Channel == "" {
 		if !r.Good() {
@@ -366,7 +389,7 @@ func (e *Engine) Eval(r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
 }
 
 // feed applies one reading to one alarm.
-func (e *Engine) feed(s *series, r *reading.Reading, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) feed(s *series, r *reading.Reading, out []contract.Alarm) []contract.Alarm {
 	ru := s.r
 	now := r.At
 	if !r.Good() {
@@ -429,7 +452,7 @@ func (s *series) staleRef() time.Time {
 	return s.born
 }
 
-func (e *Engine) checkStale(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) checkStale(s *series, now time.Time, out []contract.Alarm) []contract.Alarm {
 	if due := s.staleRef().Add(s.r.stale); !s.hot && !now.Before(due) {
 		s.hot, s.since = true, due
 	}
@@ -437,7 +460,7 @@ func (e *Engine) checkStale(s *series, now time.Time, out []alarm.Alarm) []alarm
 }
 
 // settle moves the debounced condition to the raw one once the delay has passed, and makes the transition.
-func (e *Engine) settle(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) settle(s *series, now time.Time, out []contract.Alarm) []contract.Alarm {
 	if s.hot == s.cond {
 		return out
 	}
@@ -455,37 +478,37 @@ func (e *Engine) settle(s *series, now time.Time, out []alarm.Alarm) []alarm.Ala
 	return e.conditionCleared(s, now, out)
 }
 
-func (e *Engine) raise(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
-	if s.a.State == alarm.Active {
+func (e *Engine) raise(s *series, now time.Time, out []contract.Alarm) []contract.Alarm {
+	if s.a.State == contract.Active {
 		// A latched alarm whose condition came back before anyone acknowledged it: still the same alarm.
 		s.condCleared = false
 		return out
 	}
-	s.a.State, s.a.Acked, s.a.AckedBy, s.a.Since = alarm.Active, false, "", now
+	s.a.State, s.a.Acked, s.a.AckedBy, s.a.Since = contract.Active, false, "", now
 	e.setActive(s.r, +1)
 	e.describe(s, now)
-	return e.emit(s, alarm.EventRaise, now, false, out)
+	return e.emit(s, contract.EventRaise, now, false, out)
 }
 
-func (e *Engine) conditionCleared(s *series, now time.Time, out []alarm.Alarm) []alarm.Alarm {
-	if s.a.State != alarm.Active {
+func (e *Engine) conditionCleared(s *series, now time.Time, out []contract.Alarm) []contract.Alarm {
+	if s.a.State != contract.Active {
 		return out
 	}
 	if s.r.latch && !s.a.Acked {
 		s.condCleared = true
 		e.describe(s, now)
-		return e.emit(s, alarm.EventUpdate, now, false, out)
+		return e.emit(s, contract.EventUpdate, now, false, out)
 	}
 	return e.clear(s, now, false, out)
 }
 
 // clear returns an active alarm to cleared; command says an operator's command caused it (so it is
 // published even while shelved).
-func (e *Engine) clear(s *series, now time.Time, command bool, out []alarm.Alarm) []alarm.Alarm {
-	s.a.State, s.a.Since, s.condCleared = alarm.Cleared, now, false
+func (e *Engine) clear(s *series, now time.Time, command bool, out []contract.Alarm) []contract.Alarm {
+	s.a.State, s.a.Since, s.condCleared = contract.Cleared, now, false
 	e.setActive(s.r, -1)
 	e.describe(s, now)
-	return e.emit(s, alarm.EventClear, now, command, out)
+	return e.emit(s, contract.EventClear, now, command, out)
 }
 
 func (e *Engine) setActive(r *rule, d int) {
@@ -498,7 +521,7 @@ func (e *Engine) setActive(r *rule, d int) {
 
 // emit hands out the next seq and appends the alarm. While an alarm is shelved, changes caused by readings
 // are kept but not published (command is false); the unshelve transition then carries the current state.
-func (e *Engine) emit(s *series, event string, now time.Time, command bool, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) emit(s *series, event string, now time.Time, command bool, out []contract.Alarm) []contract.Alarm {
 	if !command && s.a.ShelvedUntil != nil {
 		return out
 	}
@@ -513,14 +536,14 @@ func (e *Engine) describe(s *series, now time.Time) {
 	switch s.r.kind {
 	case kindLevel, kindState:
 		if s.hasValue {
-			s.a.Value = alarm.Float(s.value)
+			s.a.Value = contract.Float(s.value)
 		}
 	case kindRate:
 		if s.hasRate {
-			s.a.Value = alarm.Float(s.rate)
+			s.a.Value = contract.Float(s.rate)
 		}
 	case kindStale:
-		s.a.Value = alarm.Float(now.Sub(s.staleRef()).Seconds())
+		s.a.Value = contract.Float(now.Sub(s.staleRef()).Seconds())
 	}
 	// A restored alarm has no value yet: keep the message it had rather than describe "0 °C".
 	fresh := s.hasValue
@@ -538,7 +561,7 @@ func (e *Engine) describe(s *series, now time.Time) {
 
 // evalComposites re-evaluates every composite, innermost first, so a composite raises in the same call as
 // its last input.
-func (e *Engine) evalComposites(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) evalComposites(now time.Time, out []contract.Alarm) []contract.Alarm {
 	for e.dirty {
 		e.dirty = false
 		for _, r := range e.composites {
@@ -563,7 +586,7 @@ func (e *Engine) evalComposites(now time.Time, out []alarm.Alarm) []alarm.Alarm 
 // Tick advances time without a reading: it raises and clears alarms whose `for`/`clear_for` delay has
 // passed, raises staleness alarms, ends expired shelves, and appends the transitions to out. The agent
 // calls it periodically (or at Next); it costs one pass over all alarms.
-func (e *Engine) Tick(now time.Time, out []alarm.Alarm) []alarm.Alarm {
+func (e *Engine) Tick(now time.Time, out []contract.Alarm) []contract.Alarm {
 	out = e.begin(now, out)
 	for _, s := range e.all {
 		if s.a.ShelvedUntil != nil && !now.Before(*s.a.ShelvedUntil) {

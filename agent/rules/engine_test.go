@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -106,7 +106,7 @@ func TestLatchNeedsAckAfterConditionClears(t *testing.T) {
 	expect(t, "nothing more while it stays gone", g.read(6, "smoke1", "smoke", 0))
 	expect(t, "smoke returns before the ack: same alarm, no new raise", g.read(7, "smoke1", "smoke", 1))
 	expect(t, "gone again", g.read(8, "smoke1", "smoke", 0), "update "+k+" active")
-	got, err := g.cmd(Ack, `{"alarm":"`+k+`","by":"night shift"}`, 9)
+	got, err := g.cmd(contract.Ack, `{"alarm":"`+k+`","by":"night shift"}`, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +120,9 @@ func TestLatchNeedsAckAfterConditionClears(t *testing.T) {
 	if g.last().Acked {
 		t.Fatal("a new raise must be unacknowledged")
 	}
-	got, _ = g.cmd(Ack, `{"alarm":"`+k+`","by":"ops"}`, 21)
+	got, _ = g.cmd(contract.Ack, `{"alarm":"`+k+`","by":"ops"}`, 21)
 	expect(t, "ack while smoke", got, "ack "+k+" active")
-	got, _ = g.cmd(Ack, `{"alarm":"`+k+`","by":"ops"}`, 22)
+	got, _ = g.cmd(contract.Ack, `{"alarm":"`+k+`","by":"ops"}`, 22)
 	expect(t, "a redelivered ack changes nothing", got)
 	expect(t, "clears with the condition", g.read(23, "smoke1", "smoke", 0), "clear "+k+" cleared")
 }
@@ -134,7 +134,7 @@ func TestUnlatchedClearsUnacknowledged(t *testing.T) {
 	if g.last().Acked {
 		t.Fatal("cleared before anyone acknowledged: acked must stay false")
 	}
-	got, err := g.cmd(Ack, `{"alarm":"`+warmKey+`","by":"ops"}`, 2)
+	got, err := g.cmd(contract.Ack, `{"alarm":"`+warmKey+`","by":"ops"}`, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestUnlatchedClearsUnacknowledged(t *testing.T) {
 func TestShelve(t *testing.T) {
 	g := newRig(t, `  - {id: warm, match: {channel: temperature}, above: 27}`)
 	g.read(0, "r1.inlet", "temperature", 20)
-	got, err := g.cmd(Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":"2026-11-25T00:10:00Z"}`, 1)
+	got, err := g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":"2026-11-25T00:10:00Z"}`, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +164,11 @@ func TestShelve(t *testing.T) {
 	}
 	expect(t, "evaluated normally again", g.read(601, "r1.inlet", "temperature", 20), "clear "+warmKey+" cleared")
 
-	got, _ = g.cmd(Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":"2026-11-25T01:00:00Z"}`, 602)
+	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":"2026-11-25T01:00:00Z"}`, 602)
 	expect(t, "shelve", got, "shelve "+warmKey+" cleared")
-	got, _ = g.cmd(Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":null}`, 603)
+	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":null}`, 603)
 	expect(t, "until null unshelves", got, "unshelve "+warmKey+" cleared")
-	got, _ = g.cmd(Shelve, `{"alarm":"`+warmKey+`","by":"tech"}`, 604)
+	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech"}`, 604)
 	expect(t, "unshelving what is not shelved does nothing", got)
 
 	for _, c := range []struct{ payload, want string }{
@@ -177,7 +177,7 @@ func TestShelve(t *testing.T) {
 		{`{"alarm":"` + warmKey + `","by":"x","until":"2026-12-25T01:00:00Z"}`, "more than 168h"},
 	} {
 		before := g.e.Snapshot()
-		got, err := g.cmd(Shelve, c.payload, 605)
+		got, err := g.cmd(contract.Shelve, c.payload, 605)
 		if err == nil || !strings.Contains(err.Error(), c.want) || len(got) != 0 {
 			t.Fatalf("%s: err %v, transitions %v", c.payload, err, got)
 		}
@@ -342,13 +342,16 @@ func TestStaleness(t *testing.T) {
 }
 
 func TestStaleFromStartWhenChannelsKnown(t *testing.T) {
-	cfg := testConfig(t, `  - {id: silent, match: {sensor: "*", channel: temperature}, stale: 30s}`)
-	e, err := New(cfg, Options{Channels: func(s string) []reading.Channel {
-		if strings.HasSuffix(s, ".inlet") {
-			return []reading.Channel{reading.Temperature, reading.Humidity}
+	cfg := parseConfig(t, testSensors+`  - {id: silent, match: {sensor: "*", channel: temperature}, stale: 30s}`)
+	opt := Options{}
+	for _, s := range cfg.Sensors {
+		sn := Sensor{ID: s.ID, Labels: s.Labels}
+		if strings.HasSuffix(s.ID, ".inlet") {
+			sn.Channels = []Channel{{reading.Temperature, "°C"}, {reading.Humidity, "%RH"}}
 		}
-		return nil
-	}})
+		opt.Sensors = append(opt.Sensors, sn)
+	}
+	e, err := New(cfg.Rules, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +392,7 @@ func TestCompositeSameEvaluation(t *testing.T) {
 		"clear batt-hot/ups1/battery_temp cleared", "clear fire-suspected cleared")
 	expect(t, "mains back: any clears, evacuate follows", g.read(14, "ups1", "on_battery", 0),
 		"clear on-batt/ups1/on_battery cleared", "clear anything-wrong cleared", "clear evacuate cleared")
-	got, err := g.cmd(Ack, `{"alarm":"fire-suspected","by":"ops"}`, 15)
+	got, err := g.cmd(contract.Ack, `{"alarm":"fire-suspected","by":"ops"}`, 15)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,28 +416,28 @@ func TestRulesWithTheSameInputAllEvaluate(t *testing.T) {
 }
 
 func TestNewRejectsWhatItCannotEvaluate(t *testing.T) {
-	cfg := testConfig(t, `  - {id: a, any: [b]}
+	cfg := parseConfig(t, testSensors+`  - {id: a, any: [b]}
   - {id: b, match: {channel: x}, above: 1}`)
-	cfg.Rules[1].All = []string{"a"} // a loop Load would have refused
+	cfg.Rules[1].All = []string{"a"} // a loop Validate would have refused
 	cfg.Rules[1].Above = nil
-	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "refers to itself") {
+	if _, err := New(cfg.Rules, Options{}); err == nil || !strings.Contains(err.Error(), "refers to itself") {
 		t.Fatalf("loop: %v", err)
 	}
 }
 
 func TestAckUnknownAlarm(t *testing.T) {
 	g := newRig(t, `  - {id: warm, match: {channel: temperature}, above: 27}`)
-	_, err := g.cmd(Ack, `{"alarm":"warm/r1.inlet/temperature","by":"x"}`, 0)
+	_, err := g.cmd(contract.Ack, `{"alarm":"warm/r1.inlet/temperature","by":"x"}`, 0)
 	if err == nil || !strings.Contains(err.Error(), "unknown alarm") {
 		t.Fatalf("an alarm never seen: %v", err)
 	}
-	var raw []alarm.Alarm
-	c, _ := ParseCommand(Ack, []byte(`{"alarm":"nope","by":"x"}`))
+	var raw []contract.Alarm
+	c, _ := contract.ParseCommand(contract.Ack, []byte(`{"alarm":"nope","by":"x"}`))
 	raw, err = g.e.Apply(c, at(1), raw)
 	if err == nil || len(raw) != 0 || g.e.Seq() != 0 {
 		t.Fatalf("unknown alarm: %v %v", err, raw)
 	}
-	if got := string(Result(c, err)); got != `{"command":"ack","alarm":"nope","ok":false,"error":"rules: ack \"nope\": unknown alarm"}` {
+	if got := string(contract.NewResult(c, err).JSON()); got != `{"command":"ack","alarm":"nope","ok":false,"error":"rules: ack \"nope\": unknown alarm"}` {
 		t.Fatalf("result %s", got)
 	}
 }

@@ -4,30 +4,28 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 func Example() {
-	cfg, err := config.Parse("example.yaml", []byte(`
-gateway: {id: gw1}
-mqtt: {embedded_broker: "127.0.0.1:1883"}
-sensors:
-  - {id: r12.inlet, driver: sim, scenario: hot-aisle, labels: {room: hall3}}
-rules:
-  - {id: inlet-warm, match: {sensor: "*.inlet", channel: temperature}, above: 27, clear: 26, for: 30s}
-`))
-	if err != nil {
-		panic(err)
+	above, clear := 27.0, 26.0
+	// The same rule as `{id: inlet-warm, match: {sensor: "*.inlet", channel: temperature}, above: 27,
+	// clear: 26, for: 30s}` in a config file.
+	rs := []rules.Rule{{ID: "inlet-warm", Match: &rules.Match{Sensor: "*.inlet", Channel: "temperature"},
+		Above: &above, Clear: &clear, For: settings.Duration(30 * time.Second)}}
+	if errs := rules.Validate("example", rs); len(errs) > 0 {
+		panic(errs)
 	}
-	e, err := rules.New(cfg, rules.Options{Gateway: cfg.Gateway.ID})
+	e, err := rules.New(rs, rules.Options{Gateway: "gw1",
+		Sensors: []rules.Sensor{{ID: "r12.inlet", Labels: map[string]string{"room": "hall3"}}}})
 	if err != nil {
 		panic(err)
 	}
 	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
-	var out []alarm.Alarm
+	var out []contract.Alarm
 	for i, v := range []float64{26.5, 27.5, 27.8, 28.1} {
 		r := reading.Reading{Sensor: "r12.inlet", Channel: reading.Temperature, Value: v, At: start.Add(time.Duration(i) * 10 * time.Second)}
 		out = e.Eval(&r, out)

@@ -3,13 +3,16 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/config"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // t0 is the start of every test's clock.
@@ -34,35 +37,78 @@ type tb interface {
 	Fatalf(format string, args ...any)
 }
 
-func testConfig(t tb, rules string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(testSensors+rules))
-	if err != nil {
-		t.Fatalf("config: %v", err)
+// testConfig is the part of a gateway config the engine needs. The tests read it with the YAML library
+// directly: agent/config imports this package, so these tests cannot use it; what they decode is checked
+// by Validate as the config loader does.
+type testConfig struct {
+	Gateway struct{ ID, Site string }
+	Sensors []struct {
+		ID     string            `yaml:"id"`
+		Every  settings.Duration `yaml:"every"`
+		Labels map[string]string `yaml:"labels"`
 	}
-	return cfg
+	Rules []Rule
 }
 
-func newEngine(t tb, rules string) *Engine {
+func parseConfig(t tb, src string) *testConfig {
 	t.Helper()
-	e, err := New(testConfig(t, rules), Options{Gateway: "gw1", Site: "dc1"})
+	var cfg testConfig
+	if err := yaml.Unmarshal([]byte(src), &cfg); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	for i := range cfg.Rules {
+		cfg.Rules[i].ApplyDefaults()
+	}
+	for i := range cfg.Sensors {
+		if cfg.Sensors[i].Every == 0 {
+			cfg.Sensors[i].Every = settings.Duration(5 * time.Second) // the config's default
+		}
+	}
+	if errs := Validate("test.yaml", cfg.Rules); len(errs) > 0 {
+		t.Fatalf("config: %v", errs)
+	}
+	return &cfg
+}
+
+func loadConfig(t tb, path string) *testConfig {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseConfig(t, string(b))
+}
+
+// engine builds an engine for the config's rules and sensors.
+func (c *testConfig) engine(t tb) *Engine {
+	t.Helper()
+	opt := Options{Gateway: c.Gateway.ID, Site: c.Gateway.Site}
+	for _, s := range c.Sensors {
+		opt.Sensors = append(opt.Sensors, Sensor{ID: s.ID, Every: s.Every.D(), Labels: s.Labels})
+	}
+	e, err := New(c.Rules, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
+func newEngine(t tb, rules string) *Engine {
+	t.Helper()
+	return parseConfig(t, testSensors+rules).engine(t)
+}
+
 // rig drives an engine and records every transition as "event key state" lines.
 type rig struct {
 	t   testing.TB
 	e   *Engine
-	all []alarm.Alarm
+	all []contract.Alarm
 	seq uint64
 }
 
 func newRig(t testing.TB, rules string) *rig { return &rig{t: t, e: newEngine(t, rules)} }
 
-func (g *rig) add(out []alarm.Alarm) []string {
+func (g *rig) add(out []contract.Alarm) []string {
 	g.t.Helper()
 	var lines []string
 	for _, a := range out {
@@ -92,7 +138,7 @@ func (g *rig) bad(sec float64, sensor, ch, why string) []string {
 func (g *rig) tick(sec float64) []string { return g.add(g.e.Tick(at(sec), nil)) }
 
 func (g *rig) cmd(kind, payload string, sec float64) ([]string, error) {
-	c, err := ParseCommand(kind, []byte(payload))
+	c, err := contract.ParseCommand(kind, []byte(payload))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +147,7 @@ func (g *rig) cmd(kind, payload string, sec float64) ([]string, error) {
 }
 
 // last returns the last transition.
-func (g *rig) last() alarm.Alarm {
+func (g *rig) last() contract.Alarm {
 	if len(g.all) == 0 {
 		g.t.Fatal("no transition yet")
 	}
@@ -115,6 +161,6 @@ func expect(t testing.TB, step string, got []string, want ...string) {
 	}
 }
 
-func fmtAlarm(a alarm.Alarm) string {
+func fmtAlarm(a contract.Alarm) string {
 	return fmt.Sprintf("#%d %s %s %s acked=%v %q", a.Seq, a.Event, a.Key, a.State, a.Acked, a.Message)
 }

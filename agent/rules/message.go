@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 )
 
 // message builds the one sentence a pager shows as is: where, what, how far past which limit, and the
@@ -29,7 +29,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 	b.WriteString(s.a.Sensor)
 	b.WriteByte(' ')
 	b.WriteString(s.a.Channel)
-	active := s.a.State == alarm.Active && !s.condCleared
+	active := s.a.State == contract.Active && !s.condCleared
 	switch r.kind {
 	case kindLevel:
 		if active {
@@ -119,7 +119,7 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) 
 		b.WriteString(r.id)
 		b.WriteString(": ")
 	}
-	active := s.a.State == alarm.Active && !s.condCleared
+	active := s.a.State == contract.Active && !s.condCleared
 	if !active {
 		b.WriteString("conditions no longer met")
 		if s.condCleared {
@@ -175,7 +175,7 @@ func (e *Engine) leafMessages(r *rule, now time.Time, seen map[*rule]bool, msgs 
 			continue
 		}
 		for _, s := range e.all {
-			if s.r == ref && s.a.State == alarm.Active {
+			if s.r == ref && s.a.State == contract.Active {
 				m := s.base
 				if s.hasValue || s.r.kind == kindStale {
 					m = e.message(s, now)

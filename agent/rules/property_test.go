@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
-	"github.com/rackwatch/rackwatch/agent/reading"
 	"pgregory.net/rapid"
+
+	"github.com/rackwatch/rackwatch/agent/contract"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 const propertyRules = `  - {id: warm, match: {channel: temperature}, above: 27, clear: 26, for: 10s, clear_for: 5s}
@@ -35,21 +36,16 @@ type published struct {
 func TestPropertyLifecycle(t *testing.T) {
 	sensors := []string{"r1.inlet", "ups1", "smoke1"}
 	channels := []reading.Channel{reading.Temperature, reading.Smoke, reading.BatteryTemp}
-	cfg := testConfig(t, propertyRules)
-	fresh := func(rt *rapid.T) *Engine {
-		e, err := New(cfg, Options{Gateway: "gw1"})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		return e
-	}
+	cfg := parseConfig(t, testSensors+propertyRules)
+	cfg.Gateway.ID = "gw1"
+	fresh := func(rt *rapid.T) *Engine { return cfg.engine(rt) }
 	rapid.Check(t, func(rt *rapid.T) {
 		e := fresh(rt)
 		now := t0
 		var seq uint64
 		pub := map[string]*published{}
 		keys := []string{"fire", "trouble"}
-		check := func(out []alarm.Alarm, command bool) {
+		check := func(out []contract.Alarm, command bool) {
 			for _, a := range out {
 				if a.Seq != seq+1 {
 					rt.Fatalf("seq %d after %d: %s", a.Seq, seq, fmtAlarm(a))
@@ -60,32 +56,32 @@ func TestPropertyLifecycle(t *testing.T) {
 				}
 				p := pub[a.Key]
 				if p == nil {
-					p = &published{state: alarm.Cleared}
+					p = &published{state: contract.Cleared}
 					pub[a.Key] = p
 					keys = append(keys, a.Key)
 				}
 				switch a.Event {
-				case alarm.EventRaise:
-					if p.state == alarm.Active {
+				case contract.EventRaise:
+					if p.state == contract.Active {
 						rt.Fatalf("raise of an alarm already active: %s", fmtAlarm(a))
 					}
-				case alarm.EventClear:
-					if p.state != alarm.Active {
+				case contract.EventClear:
+					if p.state != contract.Active {
 						rt.Fatalf("clear without a raise: %s", fmtAlarm(a))
 					}
-				case alarm.EventUpdate:
-					if p.state != alarm.Active {
+				case contract.EventUpdate:
+					if p.state != contract.Active {
 						rt.Fatalf("update of a cleared alarm: %s", fmtAlarm(a))
 					}
-				case alarm.EventShelve:
+				case contract.EventShelve:
 					if a.ShelvedUntil == nil {
 						rt.Fatalf("shelve without until: %s", fmtAlarm(a))
 					}
 					p.shelved = true
-				case alarm.EventUnshelv:
+				case contract.EventUnshelv:
 					p.shelved = false
 				}
-				if p.shelved && !command && a.Event != alarm.EventUnshelv {
+				if p.shelved && !command && a.Event != contract.EventUnshelv {
 					rt.Fatalf("transition while shelved: %s", fmtAlarm(a))
 				}
 				if a.Message == "" {
@@ -117,7 +113,7 @@ func TestPropertyLifecycle(t *testing.T) {
 				check(e.Tick(now, nil), false)
 			case 7:
 				key := rapid.SampledFrom(keys).Draw(rt, "key")
-				c, err := ParseCommand(Ack, []byte(fmt.Sprintf(`{"alarm":%q,"by":"prop"}`, key)))
+				c, err := contract.ParseCommand(contract.Ack, []byte(fmt.Sprintf(`{"alarm":%q,"by":"prop"}`, key)))
 				if err != nil {
 					rt.Fatal(err)
 				}
@@ -132,7 +128,7 @@ func TestPropertyLifecycle(t *testing.T) {
 				if rapid.IntRange(0, 3).Draw(rt, "unshelve") > 0 {
 					until = `"` + now.Add(time.Duration(rapid.IntRange(1, 600).Draw(rt, "shelve-s"))*time.Second).Format(time.RFC3339Nano) + `"`
 				}
-				c, err := ParseCommand(Shelve, []byte(fmt.Sprintf(`{"alarm":%q,"by":"prop","until":%s}`, key, until)))
+				c, err := contract.ParseCommand(contract.Shelve, []byte(fmt.Sprintf(`{"alarm":%q,"by":"prop","until":%s}`, key, until)))
 				if err != nil {
 					rt.Fatal(err)
 				}

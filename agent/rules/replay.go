@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -137,7 +137,7 @@ func Replay(e *Engine, trace io.Reader, w io.Writer, asJSON bool) (readings, tra
 	if err != nil {
 		return 0, 0, err
 	}
-	var out []alarm.Alarm
+	var out []contract.Alarm
 	origin := time.Unix(0, 0).UTC()
 	write := func() error {
 		for i := range out {
@@ -190,17 +190,17 @@ func Replay(e *Engine, trace io.Reader, w io.Writer, asJSON bool) (readings, tra
 // TimelineLine formats one transition for `rackwatch rules test`:
 // "<time> #<seq> <event> <severity> <state> <key>: <message>". With numeric traces the time is given in
 // seconds since origin, as in the trace.
-func TimelineLine(a *alarm.Alarm, numeric bool, origin time.Time) string {
+func TimelineLine(a *contract.Alarm, numeric bool, origin time.Time) string {
 	var ts string
 	if numeric {
 		ts = strconv.FormatFloat(a.Time.Sub(origin).Seconds(), 'f', -1, 64) + "s"
 	} else {
-		ts = a.Time.UTC().Format(alarm.TimeFormat)
+		ts = a.Time.UTC().Format(contract.TimeFormat)
 	}
 	state := a.State
-	if a.State == alarm.Active && !a.Acked {
+	if a.State == contract.Active && !a.Acked {
 		state = "active,unacked"
-	} else if a.State == alarm.Active {
+	} else if a.State == contract.Active {
 		state = "active,acked"
 	} else if !a.Acked {
 		state = "cleared,unacked"

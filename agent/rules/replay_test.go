@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/rackwatch/rackwatch/agent/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -16,18 +14,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // TestReplayBatteryRoomGolden replays the battery-room incident trace and compares the timeline (text and
 // JSON) with the reviewed golden files. Run with -update after a deliberate change, and read the diff.
 func TestReplayBatteryRoomGolden(t *testing.T) {
-	cfg, err := config.Load(filepath.Join("testdata", "battery-room.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, filepath.Join("testdata", "battery-room.yaml"))
 	for _, c := range []struct {
 		golden string
 		json   bool
 	}{{"battery-room.timeline", false}, {"battery-room.jsonl", true}} {
-		e, err := New(cfg, Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := cfg.engine(t)
 		f, err := os.Open(filepath.Join("testdata", "battery-room.csv"))
 		if err != nil {
 			t.Fatal(err)

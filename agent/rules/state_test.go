@@ -1,12 +1,11 @@
 package rules
 
 import (
-	"os"
-	"path/filepath"
+	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 )
 
 const restartRules = `  - {id: warm, match: {channel: temperature}, above: 27, clear: 26}
@@ -19,12 +18,13 @@ const restartRules = `  - {id: warm, match: {channel: temperature}, above: 27, c
 // from the same config and restores the state into it.
 func restart(t *testing.T, g *rig, rules string) *rig {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "alarms.json")
-	if err := SaveState(path, g.e.Snapshot()); err != nil {
+	// Through JSON, as agent/store keeps it on disk.
+	b, err := json.Marshal(g.e.Snapshot())
+	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := LoadState(path)
-	if err != nil {
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
 	e := newEngine(t, rules)
@@ -44,7 +44,7 @@ func TestRestartMidAlarm(t *testing.T) {
 	expect(t, "smoke gone, latched", g.read(2, "smoke1", "smoke", 0), "update smoke/smoke1/smoke active")
 	g.read(3, "r2.inlet", "temperature", 30)
 	g.read(4, "r2.inlet", "temperature", 20) // cleared, unacknowledged
-	if _, err := g.cmd(Shelve, `{"alarm":"warm/r2.inlet/temperature","by":"tech","until":"2026-11-25T01:00:00Z"}`, 5); err != nil {
+	if _, err := g.cmd(contract.Shelve, `{"alarm":"warm/r2.inlet/temperature","by":"tech","until":"2026-11-25T01:00:00Z"}`, 5); err != nil {
 		t.Fatal(err)
 	}
 	g.read(6, "ups1", "battery_temp", 25)
@@ -75,7 +75,7 @@ func TestRestartMidAlarm(t *testing.T) {
 
 func ackOK(t *testing.T, g *rig, key string, sec float64) []string {
 	t.Helper()
-	got, err := g.cmd(Ack, `{"alarm":"`+key+`","by":"ops"}`, sec)
+	got, err := g.cmd(contract.Ack, `{"alarm":"`+key+`","by":"ops"}`, sec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,43 +108,8 @@ func TestRestoreRefusesLateOrBadState(t *testing.T) {
 		t.Fatal("Restore after Eval must fail")
 	}
 	e := newEngine(t, restartRules)
-	if err := e.Restore(State{Alarms: []alarm.Alarm{{Key: "a b", State: "active"}}}); err == nil {
+	if err := e.Restore(State{Alarms: []contract.Alarm{{Key: "a b", State: "active"}}}); err == nil {
 		t.Fatal("bad key accepted")
-	}
-}
-
-func TestStateFiles(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "alarms.json")
-	st, err := LoadState(path)
-	if err != nil || st.Seq != 0 || len(st.Alarms) != 0 {
-		t.Fatalf("missing file: %+v %v", st, err)
-	}
-	g := newRig(t, restartRules)
-	g.read(0, "r1.inlet", "temperature", 30)
-	if err := SaveState(path, g.e.Snapshot()); err != nil {
-		t.Fatal(err)
-	}
-	// Overwrite: no temporary file is left behind.
-	if err := SaveState(path, g.e.Snapshot()); err != nil {
-		t.Fatal(err)
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Fatalf("files left: %v", ents)
-	}
-	st, err = LoadState(path)
-	if err != nil || st.Seq != 1 || len(st.Alarms) != 1 || st.Alarms[0].Key != "warm/r1.inlet/temperature" {
-		t.Fatalf("%+v %v", st, err)
-	}
-	if err := os.WriteFile(path, []byte(`{"seq":1,"alarms":[`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadState(path); err == nil {
-		t.Fatal("a torn state file must be an error, not an empty state")
-	}
-	if err := SaveState(filepath.Join(dir, "missing", "x.json"), State{}); err == nil {
-		t.Fatal("saving into a missing directory must fail")
 	}
 }
 

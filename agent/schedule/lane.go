@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 )
 
@@ -18,7 +17,7 @@ import (
 type lane struct {
 	s       *Scheduler
 	name    string
-	bus     *config.Bus
+	bus     *driver.Bus
 	sensors []*sensor
 
 	busVal   any
@@ -77,7 +76,7 @@ func (l *lane) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		now := time.Now()
-		every := due.cfg.Every.D()
+		every := due.cfg.Every
 		due.next = due.next.Add(every)
 		if due.next.Before(now) {
 			due.next = now.Add(every) // fell behind (e.g. after a hang): skip, do not burst
@@ -103,7 +102,7 @@ func (l *lane) poll(ctx context.Context, sn *sensor, now time.Time) {
 		return
 	}
 	dev := sn.dev.(driver.Poller)
-	timeout := sn.cfg.Timeout.D()
+	timeout := sn.cfg.Timeout
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	var samples []driver.Sample
 	var err error
@@ -220,7 +219,7 @@ func (l *lane) open(ctx context.Context, sn *sensor, now time.Time) bool {
 	}
 	var dev driver.Device
 	var err error
-	if !l.do(ctx, sn, sn.cfg.Timeout.D()+grace, func() {
+	if !l.do(ctx, sn, sn.cfg.Timeout+grace, func() {
 		defer recoverInto(&err)
 		dev, err = sn.drv.Open(ctx, driver.Env{Sensor: sn.cfg, Bus: l.busVal, Log: sn.log})
 	}) {

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -26,7 +25,7 @@ const (
 
 // Scheduler reads every configured sensor and sends readings to one channel.
 type Scheduler struct {
-	cfg      *config.Config
+	buses    map[string]*driver.Bus
 	channels map[string][]driver.ChannelInfo
 	reg      *driver.Registry
 	log      *slog.Logger
@@ -37,7 +36,7 @@ type Scheduler struct {
 // sensor is one configured sensor's running state. Only its lane's goroutine touches the mutable fields;
 // the counters are atomics because /metrics reads them.
 type sensor struct {
-	cfg      *config.Sensor
+	cfg      *driver.Sensor
 	drv      *driver.Driver
 	declared []driver.ChannelInfo
 	log      *slog.Logger
@@ -56,11 +55,14 @@ type sensor struct {
 	lastDur         atomic.Int64
 }
 
-// New prepares a scheduler for a checked config; channels comes from agent.Check.
-func New(cfg *config.Config, channels map[string][]driver.ChannelInfo, reg *driver.Registry, log *slog.Logger) *Scheduler {
-	s := &Scheduler{cfg: cfg, channels: channels, reg: reg, log: log}
-	for i := range cfg.Sensors {
-		sc := &cfg.Sensors[i]
+// New prepares a scheduler for checked sensors and buses; channels (from agent.Check) maps a sensor id to
+// the channels its driver declared.
+func New(sensors []*driver.Sensor, buses []*driver.Bus, channels map[string][]driver.ChannelInfo, reg *driver.Registry, log *slog.Logger) *Scheduler {
+	s := &Scheduler{buses: map[string]*driver.Bus{}, channels: channels, reg: reg, log: log}
+	for _, b := range buses {
+		s.buses[b.ID] = b
+	}
+	for _, sc := range sensors {
 		s.sensors = append(s.sensors, &sensor{
 			cfg: sc, drv: reg.Driver(sc.Driver), declared: channels[sc.ID],
 			log: log.With("sensor", sc.ID, "driver", sc.Driver),
@@ -89,7 +91,7 @@ func (s *Scheduler) Run(ctx context.Context, out chan<- reading.Reading) error {
 		go func() { defer wg.Done(); l.run(ctx) }()
 	}
 	for id, sns := range byBus {
-		l := &lane{s: s, name: "bus " + id, bus: s.cfg.BusByID(id), sensors: sns}
+		l := &lane{s: s, name: "bus " + id, bus: s.buses[id], sensors: sns}
 		wg.Add(1)
 		go func() { defer wg.Done(); l.run(ctx) }()
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -57,7 +58,7 @@ func newHarness() *harness {
 	h := &harness{reg: driver.NewRegistry(), openFn: map[string]func(int) (driver.Device, error){}}
 	h.reg.Add(driver.Driver{
 		Name: "fake", Buses: []string{"wire"}, BusOptional: true,
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			return driver.Channels(reading.Temperature), nil
 		},
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
@@ -66,7 +67,7 @@ func newHarness() *harness {
 			return h.openFn[env.Sensor.ID](int(n))
 		},
 	})
-	h.reg.AddBus(driver.BusType{Name: "wire", Open: func(ctx context.Context, b *config.Bus, log *slog.Logger) (any, error) {
+	h.reg.AddBus(driver.BusType{Name: "wire", Open: func(ctx context.Context, b *driver.Bus, log *slog.Logger) (any, error) {
 		if strings.HasPrefix(b.ID, "broken") {
 			return nil, errors.New("no such device")
 		}
@@ -93,7 +94,11 @@ func (h *harness) run(t *testing.T, yaml string, until func(r reading.Reading) b
 	for _, s := range cfg.Sensors {
 		chans[s.ID] = driver.Channels(reading.Temperature)
 	}
-	s := New(cfg, chans, h.reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var buses []*driver.Bus
+	for _, b := range cfg.Buses {
+		buses = append(buses, b.DriverBus(cfg.File))
+	}
+	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan reading.Reading, 16)
 	done := make(chan struct{})

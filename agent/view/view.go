@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -90,21 +90,21 @@ func (p *Printer) emit(b []byte) {
 }
 
 // label is the severity column: what an operator must look at first.
-func label(a *alarm.Alarm) (string, string) {
+func label(a *contract.Alarm) (string, string) {
 	switch {
-	case a.State == alarm.Cleared && a.Event == alarm.EventClear:
+	case a.State == contract.Cleared && a.Event == contract.EventClear:
 		return "CLEARED", green
-	case a.Event == alarm.EventAck:
+	case a.Event == contract.EventAck:
 		return "ACKED", cyan
-	case a.Event == alarm.EventShelve:
+	case a.Event == contract.EventShelve:
 		return "SHELVED", cyan
-	case a.Event == alarm.EventUnshelv:
+	case a.Event == contract.EventUnshelv:
 		return "UNSHELVED", cyan
 	}
 	switch a.Severity {
-	case alarm.Critical:
+	case contract.Critical:
 		return "CRITICAL", bold + red
-	case alarm.Warning:
+	case contract.Warning:
 		return "WARNING", yellow
 	}
 	return strings.ToUpper(a.Severity), cyan
@@ -113,7 +113,7 @@ func label(a *alarm.Alarm) (string, string) {
 // Alarm writes one alarm transition:
 //
 //	2026-11-25 03:00:01.000  CRITICAL   batt-heating/ups1/battery_temp  Battery of ups1 heating 2.4 °C/min  #12
-func (p *Printer) Alarm(a *alarm.Alarm) {
+func (p *Printer) Alarm(a *contract.Alarm) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := p.stamp(p.buf[:0], a.Time)
@@ -129,10 +129,10 @@ func (p *Printer) Alarm(a *alarm.Alarm) {
 		msg = a.Rule + " " + a.State
 	}
 	b = append(b, msg...)
-	if a.State == alarm.Active && a.Acked && a.Event != alarm.EventAck {
+	if a.State == contract.Active && a.Acked && a.Event != contract.EventAck {
 		b = append(b, " (acknowledged)"...)
 	}
-	if a.ShelvedUntil != nil && a.Event != alarm.EventShelve {
+	if a.ShelvedUntil != nil && a.Event != contract.EventShelve {
 		b = append(b, " (shelved)"...)
 	}
 	b = p.paint(b, dim, "  #"+strconv.FormatUint(a.Seq, 10))
@@ -140,21 +140,11 @@ func (p *Printer) Alarm(a *alarm.Alarm) {
 	p.emit(b)
 }
 
-// Reading is the readings payload of the MQTT contract.
-type Reading struct {
-	Value   *float64 `json:"value"`
-	Unit    string   `json:"unit"`
-	Quality string   `json:"quality"`
-	Error   *string  `json:"error"`
-	Time    string   `json:"time"`
-}
-
 // Reading writes one reading: "… reading    r12.inlet/temperature = 24.3 °C", or BAD with the reason.
-func (p *Printer) Reading(gateway, sensor, channel string, r *Reading) {
+func (p *Printer) Reading(gateway, sensor, channel string, r *contract.Reading) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t, _ := time.Parse(time.RFC3339Nano, r.Time)
-	b := p.stamp(p.buf[:0], t)
+	b := p.stamp(p.buf[:0], r.At())
 	b = append(b, "  "...)
 	b = p.gateway(b, gateway)
 	b = p.paint(b, dim, pad("reading", 9))
@@ -162,7 +152,7 @@ func (p *Printer) Reading(gateway, sensor, channel string, r *Reading) {
 	b = append(b, sensor...)
 	b = append(b, '/')
 	b = append(b, channel...)
-	if r.Quality == "bad" || r.Value == nil {
+	if r.Quality == contract.Bad || r.Value == nil {
 		reason := "no value"
 		if r.Error != nil && *r.Error != "" {
 			reason = *r.Error
@@ -180,22 +170,14 @@ func (p *Printer) Reading(gateway, sensor, channel string, r *Reading) {
 	p.emit(b)
 }
 
-// Status is the status payload of the MQTT contract.
-type Status struct {
-	State   string `json:"state"`
-	Version string `json:"version"`
-	Time    string `json:"time"`
-}
-
 // Status writes a gateway's status change.
-func (p *Printer) Status(gateway string, s *Status) {
+func (p *Printer) Status(gateway string, s *contract.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t, _ := time.Parse(time.RFC3339Nano, s.Time)
-	b := p.stamp(p.buf[:0], t)
+	b := p.stamp(p.buf[:0], s.At())
 	b = append(b, "  "...)
 	c := green
-	if s.State != "online" {
+	if s.State != contract.Online {
 		c = bold + red
 	}
 	b = p.paint(b, c, pad(strings.ToUpper(s.State), 9))
@@ -221,8 +203,8 @@ func (p *Printer) Note(format string, args ...any) {
 
 // FromReading turns an agent reading into the readings payload, for printing readings without MQTT (the
 // demo).
-func FromReading(r *reading.Reading, unit string) *Reading {
-	out := &Reading{Unit: unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(alarm.TimeFormat)}
+func FromReading(r *reading.Reading, unit string) *contract.Reading {
+	out := &contract.Reading{Unit: unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(contract.TimeFormat)}
 	if r.Good() {
 		v := r.Value
 		out.Value = &v

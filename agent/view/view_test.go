@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -14,14 +14,14 @@ func TestLines(t *testing.T) {
 	var sb strings.Builder
 	p := &Printer{W: &sb, Loc: time.UTC}
 	at := time.Date(2026, 11, 25, 3, 0, 1, 0, time.UTC)
-	p.Alarm(&alarm.Alarm{Gateway: "gw1", Key: "smoke/batt-room.smoke/smoke", Severity: alarm.Critical, State: alarm.Active,
-		Event: alarm.EventRaise, Time: at, Seq: 12, Message: "Smoke detected in the battery room (batt-room.smoke)"})
-	p.Alarm(&alarm.Alarm{Gateway: "gw1", Key: "inlet-warm/r12.inlet/temperature", Severity: alarm.Warning, State: alarm.Cleared,
-		Event: alarm.EventClear, Time: at, Seq: 13, Message: "Inlet of r12 back to 25.1 °C"})
+	p.Alarm(&contract.Alarm{Gateway: "gw1", Key: "smoke/batt-room.smoke/smoke", Severity: contract.Critical, State: contract.Active,
+		Event: contract.EventRaise, Time: at, Seq: 12, Message: "Smoke detected in the battery room (batt-room.smoke)"})
+	p.Alarm(&contract.Alarm{Gateway: "gw1", Key: "inlet-warm/r12.inlet/temperature", Severity: contract.Warning, State: contract.Cleared,
+		Event: contract.EventClear, Time: at, Seq: 13, Message: "Inlet of r12 back to 25.1 °C"})
 	v, e := 24.25, "i2c: no ACK from 0x76"
-	p.Reading("gw1", "r12.inlet", "temperature", &Reading{Value: &v, Unit: "°C", Quality: "good", Time: "2026-11-25T03:00:01.000Z"})
-	p.Reading("gw1", "r12.inlet", "humidity", &Reading{Unit: "%RH", Quality: "bad", Error: &e, Time: "2026-11-25T03:00:01.000Z"})
-	p.Status("gw1", &Status{State: "offline", Version: "1.0", Time: "2026-11-25T03:00:01.000Z"})
+	p.Reading("gw1", "r12.inlet", "temperature", &contract.Reading{Value: &v, Unit: "°C", Quality: "good", Time: "2026-11-25T03:00:01.000Z"})
+	p.Reading("gw1", "r12.inlet", "humidity", &contract.Reading{Unit: "%RH", Quality: "bad", Error: &e, Time: "2026-11-25T03:00:01.000Z"})
+	p.Status("gw1", &contract.Status{State: "offline", Version: "1.0", Time: "2026-11-25T03:00:01.000Z"})
 	want := `2026-11-25 03:00:01.000  CRITICAL   smoke/batt-room.smoke/smoke  Smoke detected in the battery room (batt-room.smoke)  #12
 2026-11-25 03:00:01.000  CLEARED    inlet-warm/r12.inlet/temperature  Inlet of r12 back to 25.1 °C  #13
 2026-11-25 03:00:01.000  reading    r12.inlet/temperature = 24.25 °C
@@ -35,7 +35,7 @@ func TestLines(t *testing.T) {
 
 func TestColourOnlyWhenAsked(t *testing.T) {
 	var plain, col strings.Builder
-	a := &alarm.Alarm{Key: "k", Severity: alarm.Critical, State: alarm.Active, Event: alarm.EventRaise, Message: "m"}
+	a := &contract.Alarm{Key: "k", Severity: contract.Critical, State: contract.Active, Event: contract.EventRaise, Message: "m"}
 	(&Printer{W: &plain}).Alarm(a)
 	(&Printer{W: &col, Color: true}).Alarm(a)
 	if strings.Contains(plain.String(), "\x1b[") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent"
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/agent/view"
 )
@@ -69,20 +67,16 @@ func cmdDemo(args []string) int {
 	}
 	// The agent logs only warnings here, so the terminal shows the broker's view, not the agent's diary.
 	log := newLogger("warn", "text")
-	brokerAddr := make(chan string, 1)
-	open := func(ctx context.Context, c *config.Config, log *slog.Logger) (agent.Outbox, error) {
-		out, err := agent.OpenMQTT(ctx, c, log)
-		if err == nil {
-			brokerAddr <- out.(interface{ EmbeddedAddr() string }).EmbeddedAddr()
-		}
-		return out, err
-	}
+	ready := make(chan agent.Ready, 1)
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- agent.Run(ctx, plan, reg, agent.Options{Log: log, OpenOutbox: open}) }()
+	go func() {
+		agentDone <- agent.Run(ctx, plan, reg, agent.Options{Log: log, Ready: func(r agent.Ready) { ready <- r }})
+	}()
 
 	var addr string
 	select {
-	case addr = <-brokerAddr:
+	case r := <-ready:
+		addr = r.Broker
 	case err := <-agentDone:
 		fmt.Fprintln(os.Stderr, "rackwatch demo:", err)
 		return 1
@@ -92,7 +86,7 @@ func cmdDemo(args []string) int {
 		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", cfg.Gateway.HTTP, addr)
 	}
 	viewCtx, stopView := context.WithCancel(context.Background())
-	viewDone := make(chan int, 1)
+	viewDone := make(chan error, 1)
 	go func() {
 		viewDone <- follow(viewCtx, mqtt.Config{URL: "tcp://" + addr, ClientID: fmt.Sprintf("rackwatch-demo-view-%d", os.Getpid()),
 			CleanSession: true, KeepAlive: 30 * time.Second}, cfg.MQTT.TopicPrefix, cfg.Gateway.ID, *readings, false, p)

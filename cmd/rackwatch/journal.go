@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
 	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/journal"
 )
@@ -72,7 +72,7 @@ func cmdJournal(args []string) int {
 				fmt.Fprintf(tw, "  … %d more (-n 0 lists all)\n", len(pending)-i)
 				break
 			}
-			var a alarm.Alarm
+			var a contract.Alarm
 			if err := json.Unmarshal(r.Data, &a); err != nil {
 				fmt.Fprintf(tw, "  %d\t?\t%s\t%s\tunreadable: %v\t\n", r.ID, age(now, r.Time), r.Key, err)
 				continue

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/alarm"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/journal"
 )
@@ -34,7 +34,7 @@ func TestJournalInspect(t *testing.T) {
 	j.SetBrokers([]string{"tcp://a:1883", "tcp://b:1883"})
 	var recs []journal.Record
 	for seq := uint64(101); seq <= 103; seq++ {
-		a := alarm.Alarm{Key: "smoke/batt-room.smoke/smoke", State: alarm.Active, Event: alarm.EventRaise, Severity: alarm.Critical,
+		a := contract.Alarm{Key: "smoke/batt-room.smoke/smoke", State: contract.Active, Event: contract.EventRaise, Severity: contract.Critical,
 			Seq: seq, Time: time.Now().Add(-time.Minute)}
 		b, _ := json.Marshal(a)
 		recs = append(recs, journal.Record{Time: a.Time, Key: a.Key, Data: b})

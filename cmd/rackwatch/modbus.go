@@ -74,7 +74,7 @@ func modbusRead(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if b == nil {
 			return fail(2, "%s has no bus %q", *cfgPath, *busArg)
 		}
-		if bc, err = modbus.BusConfigFromConfig(b); err != nil {
+		if bc, err = modbus.BusConfigFromConfig(b.DriverBus(cfg.File)); err != nil {
 			return fail(2, "%v", err)
 		}
 	default:

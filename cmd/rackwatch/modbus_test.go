@@ -157,7 +157,7 @@ sensors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched := schedule.New(plan.Config, plan.Channels, registry(), slog.New(slog.DiscardHandler))
+	sched := schedule.New(plan.Sensors, plan.Buses, plan.Channels, registry(), slog.New(slog.DiscardHandler))
 	out := make(chan reading.Reading, 64)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -41,7 +41,7 @@ func rulesTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	e, err := rules.New(cfg, rules.Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site})
+	e, err := rules.New(cfg.Rules, rules.Options{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Sensors: cfg.RuleSensors()})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

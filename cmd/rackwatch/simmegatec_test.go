@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/megatec"
 )
 
@@ -31,7 +31,7 @@ func TestSimMegatecServesScenario(t *testing.T) {
 	path = strings.TrimSpace(path)
 	go io.Copy(io.Discard, pr)
 
-	o := &megatec.Options{Device: path, Baud: 2400, ReplyTimeout: config.Duration(time.Second), Retries: 2}
+	o := &megatec.Options{Device: path, Baud: 2400, ReplyTimeout: settings.Duration(time.Second), Retries: 2}
 	d := megatec.New(o, slog.New(slog.DiscardHandler), func() (megatec.Port, error) { return megatec.OpenSerial(path, 2400) })
 	defer d.Close()
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -19,6 +19,7 @@ import (
 
 	mb "github.com/simonvetter/modbus"
 
+	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/drivers/modbus"
 	"github.com/rackwatch/rackwatch/drivers/sim"
@@ -58,7 +59,7 @@ func simModbus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *speed <= 0 {
 		return fail(2, "--speed must be positive")
 	}
-	prof, err := modbus.LoadProfile(*profile, *profileDir)
+	prof, err := modbus.LoadProfile(*profile, *profileDir, config.ParseOptions)
 	if err != nil {
 		return fail(2, "%v", err)
 	}

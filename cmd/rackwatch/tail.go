@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/agent/view"
 )
 
@@ -41,15 +40,13 @@ func cmdTail(args []string) int {
 	}
 	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-tail-%d", os.Getpid()), CleanSession: true,
 		KeepAlive: 30 * time.Second, Username: *user}
-	if *passFile != "" {
-		b, err := os.ReadFile(*passFile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
-			return 2
-		}
-		cfg.Password = strings.TrimRight(string(b), "\r\n")
+	pass, err := settings.Secret{File: *passFile}.Read()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rackwatch tail: password:", err)
+		return 2
 	}
-	if strings.HasPrefix(*broker, "tls") || strings.HasPrefix(*broker, "ssl") || strings.HasPrefix(*broker, "mqtts") || strings.HasPrefix(*broker, "wss") {
+	cfg.Password = pass
+	if mqtt.Secure(*broker) {
 		tc, err := mqtt.TLSConfig(*ca, *cert, *key, *serverName)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
@@ -61,70 +58,20 @@ func cmdTail(args []string) int {
 	defer stop()
 	p := view.New(os.Stdout)
 	p.ShowGateway = *gateway == "+"
-	return follow(ctx, cfg, *prefix, *gateway, *readings, true, p)
-}
-
-// follow subscribes to a gateway's topics and prints them until ctx ends; the demo uses it too, so what
-// it shows is what reached the broker.
-// With reconnect false it returns when the connection ends (the demo's broker going away with the agent).
-func follow(ctx context.Context, cfg mqtt.Config, prefix, gateway string, readings, reconnect bool, p *view.Printer) int {
-	base := prefix + "/" + gateway
-	cfg.Subscribe = map[string]byte{base + "/status": 1, base + "/events": 1, base + "/alarms/#": 1}
-	if readings {
-		cfg.Subscribe[base+"/readings/#"] = 0
-	}
-	// Messages are rendered on their own goroutine so a slow terminal never blocks the MQTT client.
-	msgs := make(chan mqtt.Received, 1024)
-	var dropped atomic.Uint64
-	cfg.OnMessage = func(m mqtt.Received) {
-		m.Payload = append([]byte(nil), m.Payload...)
-		select {
-		case msgs <- m:
-		default:
-			dropped.Add(1)
-		}
-	}
-	go func() {
-		for m := range msgs {
-			if n := dropped.Swap(0); n > 0 {
-				p.Note("%d messages skipped: the terminal is slower than the broker", n)
-			}
-			if !p.Message(prefix, m.Topic, m.Payload, m.Retain) {
-				p.Note("unexpected message on %s: %.200s", m.Topic, m.Payload)
-			}
-		}
-	}()
-	for attempt := 0; ctx.Err() == nil; {
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		cl, err := mqtt.Connect(cctx, cfg)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if mqtt.KindOf(err) != mqtt.Unreachable && attempt == 0 {
-				fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
-				return 1
-			}
-			p.Note("%v; retrying", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(driver.Backoff(attempt, time.Second, 30*time.Second)):
-			}
-			attempt++
-			continue
-		}
-		attempt = 0
-		p.Note("following %s on %s", base, cfg.URL)
-		select {
-		case <-ctx.Done():
-			cl.Disconnect(100 * time.Millisecond)
-		case <-cl.Lost():
-			if !reconnect {
-				return 0
-			}
-			p.Note("connection lost: %v; reconnecting", cl.Err())
-		}
+	if err := follow(ctx, cfg, *prefix, *gateway, *readings, true, p); err != nil {
+		fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
+		return 1
 	}
 	return 0
+}
+
+// follow prints a gateway's topics until ctx ends; the demo uses it too, so what it shows is what reached
+// the broker. With reconnect false it returns when the connection ends (the demo's broker going away with
+// the agent).
+func follow(ctx context.Context, cfg mqtt.Config, prefix, gateway string, readings, reconnect bool, p *view.Printer) error {
+	cfg.Subscribe = contract.Filters(prefix, gateway, readings)
+	handle, stop := p.Async(prefix, 1024)
+	defer stop()
+	cfg.OnMessage = func(m mqtt.Received) { handle(m.Topic, m.Payload, m.Retain) }
+	return mqtt.Follow(ctx, cfg, reconnect, p.Note)
 }

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/rackwatch/rackwatch/agent"
+	"github.com/rackwatch/rackwatch/agent/buildinfo"
 )
 
 func cmdVersion(args []string) int {
-	fmt.Printf("rackwatch %s %s %s/%s\n", agent.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("rackwatch %s %s %s/%s\n", buildinfo.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return 0
 }

@@ -16,7 +16,6 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/rackwatch/rackwatch/agent"
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/drivers/gpio"
@@ -85,13 +84,7 @@ func startAgent(tb testing.TB) *rig {
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, plan, reg, agent.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OpenOutbox: func(ctx context.Context, c *config.Config, log *slog.Logger) (agent.Outbox, error) {
-				o, err := agent.OpenMQTT(ctx, c, log)
-				if err == nil {
-					addrs <- o.(interface{ EmbeddedAddr() string }).EmbeddedAddr()
-				}
-				return o, err
-			}})
+			Ready: func(r agent.Ready) { addrs <- r.Broker }})
 	}()
 	tb.Cleanup(func() {
 		cancel()

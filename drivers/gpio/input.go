@@ -13,9 +13,9 @@ import (
 	pgpio "periph.io/x/conn/v3/gpio"
 	"periph.io/x/host/v3/gpioioctl"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Name is the driver name in the config.
@@ -31,7 +31,7 @@ type Options struct {
 	// Channel names what the contact means: smoke, leak, door, on_battery, ...
 	Channel string `yaml:"channel"`
 	// Debounce is the lock-out after an edge (default 50ms; 0 disables).
-	Debounce config.Duration `yaml:"debounce"`
+	Debounce settings.Duration `yaml:"debounce"`
 	// Pull is the internal bias: up, down or none (default: up when active low, down when active high).
 	Pull string `yaml:"pull"`
 }
@@ -55,27 +55,27 @@ type parsed struct {
 	every     time.Duration
 }
 
-func parse(s *config.Sensor) (parsed, error) {
-	o := Options{Active: "low", Debounce: config.Duration(DefaultDebounce)}
+func parse(s *driver.Sensor) (parsed, error) {
+	o := Options{Active: "low", Debounce: settings.Duration(DefaultDebounce)}
 	if err := s.Options.Decode(&o); err != nil {
 		return parsed{}, err
 	}
-	p := parsed{pin: o.Pin, ch: reading.Channel(o.Channel), debounce: o.Debounce.D(), every: s.Every.D()}
+	p := parsed{pin: o.Pin, ch: reading.Channel(o.Channel), debounce: o.Debounce.D(), every: s.Every}
 	if o.Pin == "" {
-		return p, s.Options.Errorf("pin", "sensor %q: pin is required (e.g. pin: GPIO17)", s.ID)
+		return p, settings.Errorf(s.Options, "pin", "sensor %q: pin is required (e.g. pin: GPIO17)", s.ID)
 	}
 	switch o.Active {
 	case "low":
 		p.activeLow = true
 	case "high":
 	default:
-		return p, s.Options.Errorf("active", "sensor %q: active must be low or high, not %q", s.ID, o.Active)
+		return p, settings.Errorf(s.Options, "active", "sensor %q: active must be low or high, not %q", s.ID, o.Active)
 	}
 	if o.Channel == "" {
-		return p, s.Options.Errorf("channel", "sensor %q: channel is required (what the contact means: smoke, leak, door, ...)", s.ID)
+		return p, settings.Errorf(s.Options, "channel", "sensor %q: channel is required (what the contact means: smoke, leak, door, ...)", s.ID)
 	}
 	if !reading.ValidID(o.Channel) {
-		return p, s.Options.Errorf("channel", "sensor %q: channel %q may only use a-z 0-9 . _ -", s.ID, o.Channel)
+		return p, settings.Errorf(s.Options, "channel", "sensor %q: channel %q may only use a-z 0-9 . _ -", s.ID, o.Channel)
 	}
 	switch o.Pull {
 	case "":
@@ -90,13 +90,13 @@ func parse(s *config.Sensor) (parsed, error) {
 	case "none", "float":
 		p.pull = pgpio.Float
 	default:
-		return p, s.Options.Errorf("pull", "sensor %q: pull must be up, down or none, not %q", s.ID, o.Pull)
+		return p, settings.Errorf(s.Options, "pull", "sensor %q: pull must be up, down or none, not %q", s.ID, o.Pull)
 	}
 	if p.debounce > 5*time.Second {
-		return p, s.Options.Errorf("debounce", "sensor %q: debounce %s would hide real changes; contacts settle within milliseconds", s.ID, p.debounce)
+		return p, settings.Errorf(s.Options, "debounce", "sensor %q: debounce %s would hide real changes; contacts settle within milliseconds", s.ID, p.debounce)
 	}
 	if p.every <= 0 {
-		p.every = config.DefaultEvery
+		p.every = 5 * time.Second // the config's default every
 	}
 	return p, nil
 }
@@ -105,7 +105,7 @@ func parse(s *config.Sensor) (parsed, error) {
 func Driver(find Finder) driver.Driver {
 	return driver.Driver{
 		Name: Name,
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			p, err := parse(s)
 			if err != nil {
 				return nil, err

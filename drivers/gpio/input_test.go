@@ -14,14 +14,14 @@ import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 )
 
-func sensor(t testing.TB, yaml string) *config.Sensor {
+func sensor(t testing.TB, yaml string) *driver.Sensor {
 	t.Helper()
 	doc := "gateway: {id: gw}\nmqtt: {embedded_broker: '127.0.0.1:0'}\nsensors:\n  - " + yaml + "\n"
 	cfg, err := config.Parse("test.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cfg.Sensors[0]
+	return cfg.Sensors[0].DriverSensor(cfg.File)
 }
 
 // harness runs a gpio-input on a fake pin and collects what it emits.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/tarm/serial"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Options are the `megatec` driver's keys in a sensor entry.
@@ -33,16 +33,16 @@ type Options struct {
 	BatteryVoltageHigh float64 `yaml:"battery_voltage_high"`
 	// RuntimeFullLoad and RuntimeHalfLoad are the battery's runtime at 100 % and 50 % load from full
 	// charge (the UPS's datasheet or a calibration run). With both set the runtime channel is estimated.
-	RuntimeFullLoad config.Duration `yaml:"runtime_full_load"`
-	RuntimeHalfLoad config.Duration `yaml:"runtime_half_load"`
+	RuntimeFullLoad settings.Duration `yaml:"runtime_full_load"`
+	RuntimeHalfLoad settings.Duration `yaml:"runtime_half_load"`
 	// ReplyTimeout bounds the wait for one reply line.
-	ReplyTimeout config.Duration `yaml:"reply_timeout"`
+	ReplyTimeout settings.Duration `yaml:"reply_timeout"`
 	// Retries is how often a rejected or missing reply is asked for again within one poll.
 	Retries int `yaml:"retries"`
 }
 
 func defaults() Options {
-	return Options{Baud: 2400, ReplyTimeout: config.Duration(time.Second), Retries: 2}
+	return Options{Baud: 2400, ReplyTimeout: settings.Duration(time.Second), Retries: 2}
 }
 
 // Register adds the megatec driver.
@@ -50,12 +50,12 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{Name: "megatec", Check: check, Open: open})
 }
 
-func decode(s *config.Sensor) (*Options, error) {
+func decode(s *driver.Sensor) (*Options, error) {
 	o := defaults()
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	probs := s.Options.Problems()
+	probs := settings.NewProblems(s.Options)
 	add := probs.Add
 	if o.Device == "" {
 		add("device", "megatec: device is required (the serial port, e.g. /dev/ttyUSB0)")
@@ -78,7 +78,7 @@ func decode(s *config.Sensor) (*Options, error) {
 	} else if o.RuntimeFullLoad != 0 && o.RuntimeHalfLoad <= o.RuntimeFullLoad {
 		add("runtime_half_load", "megatec: runtime_half_load %s must be longer than runtime_full_load %s", o.RuntimeHalfLoad, o.RuntimeFullLoad)
 	}
-	if o.ReplyTimeout < config.Duration(100*time.Millisecond) {
+	if o.ReplyTimeout < settings.Duration(100*time.Millisecond) {
 		add("reply_timeout", "megatec: reply_timeout %s is shorter than a reply takes at 2400 bit/s (≈200ms)", o.ReplyTimeout)
 	}
 	if o.Retries < 0 || o.Retries > 10 {
@@ -99,7 +99,7 @@ func (o *Options) channels() []reading.Channel {
 		reading.Load, reading.Overload, reading.Fault)
 }
 
-func check(s *config.Sensor) ([]driver.ChannelInfo, error) {
+func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	o, err := decode(s)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/megatec/megatecsim"
 )
 
@@ -173,7 +174,7 @@ func TestPTYStandbyUnit(t *testing.T) {
 
 func TestPTYOnlineUnitPerCell(t *testing.T) {
 	r := newRig(t, megatecsim.Config{PerCell: true, BatteryNominal: 48},
-		Options{RuntimeFullLoad: config.Duration(5 * time.Minute), RuntimeHalfLoad: config.Duration(15 * time.Minute)})
+		Options{RuntimeFullLoad: settings.Duration(5 * time.Minute), RuntimeHalfLoad: settings.Duration(15 * time.Minute)})
 	r.ups.set(reading.BatteryVoltage, 48.0) // 2.00 V per cell on 24 cells
 	r.ups.set(reading.Load, 50)
 	got, err := r.read(t)
@@ -337,7 +338,7 @@ func checkYAML(t *testing.T, sensor string) ([]driver.ChannelInfo, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return check(&cfg.Sensors[0])
+	return check(cfg.Sensors[0].DriverSensor(cfg.File))
 }
 
 func TestCheck(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 
 	mb "github.com/simonvetter/modbus"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Bus type names in the config.
@@ -123,20 +123,20 @@ func (c *BusConfig) validate() error {
 
 // rtuOptions and tcpOptions are the config keys of the two bus types.
 type rtuOptions struct {
-	Device   string          `yaml:"device"`
-	Baud     int             `yaml:"baud"`
-	Parity   string          `yaml:"parity"`
-	StopBits int             `yaml:"stop_bits"`
-	Timeout  config.Duration `yaml:"timeout"`
+	Device   string            `yaml:"device"`
+	Baud     int               `yaml:"baud"`
+	Parity   string            `yaml:"parity"`
+	StopBits int               `yaml:"stop_bits"`
+	Timeout  settings.Duration `yaml:"timeout"`
 }
 
 type tcpOptions struct {
-	Address string          `yaml:"address"`
-	Timeout config.Duration `yaml:"timeout"`
+	Address string            `yaml:"address"`
+	Timeout settings.Duration `yaml:"timeout"`
 }
 
 // BusConfigFromConfig decodes a configured bus of type modbus-rtu or modbus-tcp.
-func BusConfigFromConfig(b *config.Bus) (BusConfig, error) {
+func BusConfigFromConfig(b *driver.Bus) (BusConfig, error) {
 	var bc BusConfig
 	var key string
 	switch b.Type {
@@ -158,7 +158,7 @@ func BusConfigFromConfig(b *config.Bus) (BusConfig, error) {
 		return bc, fmt.Errorf("modbus: bus %q has type %q, not %s or %s", b.ID, b.Type, BusRTU, BusTCP)
 	}
 	if err := bc.validate(); err != nil {
-		return bc, b.Options.Errorf(key, "bus %q: %v", b.ID, err)
+		return bc, settings.Errorf(b.Options, key, "bus %q: %v", b.ID, err)
 	}
 	return bc.withDefaults(), nil
 }

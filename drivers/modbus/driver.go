@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Register adds the modbus driver and the modbus-rtu and modbus-tcp bus types.
@@ -14,11 +14,11 @@ func Register(r *driver.Registry) {
 	for _, name := range []string{BusRTU, BusTCP} {
 		r.AddBus(driver.BusType{
 			Name: name,
-			Check: func(b *config.Bus) error {
+			Check: func(b *driver.Bus) error {
 				_, err := BusConfigFromConfig(b)
 				return err
 			},
-			Open: func(_ context.Context, b *config.Bus, log *slog.Logger) (any, error) {
+			Open: func(_ context.Context, b *driver.Bus, log *slog.Logger) (any, error) {
 				bc, err := BusConfigFromConfig(b)
 				if err != nil {
 					return nil, err
@@ -30,7 +30,7 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name:  "modbus",
 		Buses: []string{BusRTU, BusTCP},
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			_, points, err := decodeSensor(s)
 			if err != nil {
 				return nil, err
@@ -52,16 +52,16 @@ type sensorOptions struct {
 }
 
 // decodeSensor decodes and checks a sensor's options (and its profile) into a device config and points.
-func decodeSensor(s *config.Sensor) (DeviceConfig, []point, error) {
+func decodeSensor(s *driver.Sensor) (DeviceConfig, []point, error) {
 	var o sensorOptions
 	var dc DeviceConfig
 	if err := s.Options.Decode(&o); err != nil {
 		return dc, nil, err
 	}
 	file := s.Options.File()
-	var errs config.Errors
+	var errs settings.Errors
 	at := func(key, format string, args ...any) {
-		errs = append(errs, config.AsErrors(s.Options.Errorf(key, format, args...), file, s.Line)...)
+		errs = append(errs, settings.AsErrors(settings.Errorf(s.Options, key, format, args...), file, s.Options.Line())...)
 	}
 	unit := 1
 	if o.UnitID != nil {
@@ -71,15 +71,15 @@ func decodeSensor(s *config.Sensor) (DeviceConfig, []point, error) {
 		at("unit_id", "sensor %q: unit_id %d is outside 0..255 (RS-485 devices use 1..247)", s.ID, unit)
 	}
 	dc.Unit = uint8(unit)
-	dc.Every = s.Every.D()
+	dc.Every = s.Every
 
 	var specs []RegSpec
 	var specFile []string // the file each spec's line refers to
 	maxRegs, gap := 0, 0
 	if o.Profile != "" {
-		prof, err := LoadProfile(o.Profile, ProfileDir(file, o.ProfileDir))
+		prof, err := LoadProfile(o.Profile, ProfileDir(file, o.ProfileDir), s.Options.Parse)
 		if err != nil {
-			if es, ok := err.(config.Errors); ok {
+			if es, ok := err.(settings.Errors); ok {
 				errs = append(errs, es...)
 			} else {
 				at("profile", "sensor %q: %v", s.ID, err)
@@ -120,13 +120,13 @@ func decodeSensor(s *config.Sensor) (DeviceConfig, []point, error) {
 	for i := range specs {
 		f := specFile[i]
 		p, ok := compile(&specs[i], func(line int, format string, args ...any) {
-			errs = append(errs, &config.Error{File: f, Line: line, Msg: fmt.Sprintf("sensor %q: ", s.ID) + fmt.Sprintf(format, args...)})
+			errs = append(errs, &settings.Error{File: f, Line: line, Msg: fmt.Sprintf("sensor %q: ", s.ID) + fmt.Sprintf(format, args...)})
 		})
 		if !ok {
 			continue
 		}
 		if prev, dup := seen[string(p.ch)]; dup {
-			errs = append(errs, &config.Error{File: f, Line: p.line, Msg: fmt.Sprintf("sensor %q: channel %q is defined twice (first on line %d)", s.ID, p.ch, prev)})
+			errs = append(errs, &settings.Error{File: f, Line: p.line, Msg: fmt.Sprintf("sensor %q: channel %q is defined twice (first on line %d)", s.ID, p.ch, prev)})
 			continue
 		}
 		seen[string(p.ch)] = p.line

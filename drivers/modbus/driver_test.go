@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/configs/profiles"
@@ -29,11 +30,11 @@ func checkSensor(t *testing.T, dir, body string) ([]driver.ChannelInfo, error) {
 	}
 	reg := registry()
 	for i := range cfg.Buses {
-		if err := reg.Bus(cfg.Buses[i].Type).Check(&cfg.Buses[i]); err != nil {
+		if err := reg.Bus(cfg.Buses[i].Type).Check(cfg.Buses[i].DriverBus(cfg.File)); err != nil {
 			return nil, err
 		}
 	}
-	return reg.Driver("modbus").Check(&cfg.Sensors[0])
+	return reg.Driver("modbus").Check(cfg.Sensors[0].DriverSensor(cfg.File))
 }
 
 // Every mistake in a register map is reported at its line, all at once.
@@ -140,7 +141,7 @@ sensors:
 sensors:
   - {id: crac1, driver: modbus, bus: lan, profile: crac, profile_dir: maps}
 `)
-	if err == nil || !regexp.MustCompile(`maps/crac\.yaml:4: unknown key "typo"`).MatchString(err.Error()) {
+	if err == nil || !regexp.MustCompile(`maps/crac\.yaml:4: registers\[1\]: unknown key "typo"`).MatchString(err.Error()) {
 		t.Errorf("profile with an unknown key: %v", err)
 	}
 	_, err = checkSensor(t, dir, `buses:
@@ -167,7 +168,7 @@ func hasChannel(chs []driver.ChannelInfo, name string) bool {
 func TestShippedProfilesRoundTrip(t *testing.T) {
 	for _, name := range ProfileNames("") {
 		t.Run(name, func(t *testing.T) {
-			prof, err := LoadProfile(name, "")
+			prof, err := LoadProfile(name, "", config.ParseOptions)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +295,7 @@ sensors:
 		t.Fatal(err)
 	}
 	bus, _ := NewBus(BusConfig{Address: "/dev/ttyUSB0"}, nil)
-	_, err = openSensor(context.Background(), driver.Env{Sensor: &cfg.Sensors[0], Bus: bus})
+	_, err = openSensor(context.Background(), driver.Env{Sensor: cfg.Sensors[0].DriverSensor(cfg.File), Bus: bus})
 	if err == nil || !strings.Contains(err.Error(), "broadcast") {
 		t.Errorf("unit 0 on RTU: %v", err)
 	}
@@ -309,7 +310,7 @@ func FuzzParseProfile(f *testing.F) {
 	}
 	f.Add([]byte("source: x\nregisters: [{channel: a, table: input, address: 65535, type: uint64}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := ParseProfile("fuzz", "fuzz.yaml", data)
+		p, err := ParseProfile("fuzz", "fuzz.yaml", data, config.ParseOptions)
 		if err != nil {
 			return
 		}

@@ -1,19 +1,15 @@
 package modbus
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
-	yaml "go.yaml.in/yaml/v3"
-
-	"github.com/rackwatch/rackwatch/agent/config"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/configs/profiles"
 )
 
@@ -49,7 +45,7 @@ func ProfileDir(configFile, dir string) string {
 
 // LoadProfile finds NAME.yaml in dir (user profiles win, so a site can correct a shipped map) and then
 // among the built-in profiles. dir may be "" for built-ins only.
-func LoadProfile(name, dir string) (*Profile, error) {
+func LoadProfile(name, dir string, parse Parser) (*Profile, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
 		return nil, fmt.Errorf("profile %q: use a bare name such as ups; put your own files in profile_dir", name)
 	}
@@ -58,7 +54,7 @@ func LoadProfile(name, dir string) (*Profile, error) {
 		data, err := os.ReadFile(path)
 		switch {
 		case err == nil:
-			return ParseProfile(name, path, data)
+			return ParseProfile(name, path, data, parse)
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("profile %q: %w", name, err)
 		}
@@ -71,7 +67,7 @@ func LoadProfile(name, dir string) (*Profile, error) {
 		}
 		return nil, fmt.Errorf("profile %q not found in %s (known: %s)", name, where, strings.Join(ProfileNames(dir), ", "))
 	}
-	return ParseProfile(name, "profiles/"+name+".yaml (built in)", data)
+	return ParseProfile(name, "profiles/"+name+".yaml (built in)", data, parse)
 }
 
 // ProfileNames lists the profiles available from dir and the built-ins, sorted.
@@ -98,22 +94,22 @@ func ProfileNames(dir string) []string {
 	return out
 }
 
+// Parser reads a profile file into options (agent/config.ParseOptions, or Options.Parse of a sensor's
+// options): the same strict YAML decoding as the rest of the config, with line numbers.
+type Parser func(file string, data []byte) (settings.Options, error)
+
 // ParseProfile decodes a profile strictly: unknown keys and wrong types are errors with the file's line.
-func ParseProfile(name, file string, data []byte) (*Profile, error) {
+func ParseProfile(name, file string, data []byte, parse Parser) (*Profile, error) {
 	p := &Profile{Name: name, File: file}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(p); err != nil {
-		return nil, profileError(file, err)
+	o, err := parse(file, data)
+	if err != nil {
+		return nil, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil {
-		setLines(&doc, p.Registers)
+	if err := o.Decode(p); err != nil {
+		return nil, err
 	}
-	var errs config.Errors
-	add := func(line int, format string, args ...any) {
-		errs = append(errs, &config.Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs settings.Errors
+	add := func(line int, format string, args ...any) { errs.Add(file, line, format, args...) }
 	if strings.TrimSpace(p.Source) == "" {
 		add(1, "source is required: name the document this register map comes from")
 	}
@@ -131,49 +127,3 @@ func ParseProfile(name, file string, data []byte) (*Profile, error) {
 	}
 	return p, nil
 }
-
-// setLines copies each registers[i] item's line from the parsed document into the specs.
-func setLines(doc *yaml.Node, specs []RegSpec) {
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return
-	}
-	m := doc.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value != "registers" {
-			continue
-		}
-		for j, item := range m.Content[i+1].Content {
-			if j < len(specs) {
-				specs[j].Line = item.Line
-			}
-		}
-	}
-}
-
-// profileError turns yaml.v3's "yaml: line N: msg" texts into FILE:LINE errors.
-func profileError(file string, err error) error {
-	var errs config.Errors
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		for _, e := range te.Errors {
-			errs = append(errs, lineError(file, e))
-		}
-		return errs
-	}
-	return config.Errors{lineError(file, strings.TrimPrefix(err.Error(), "yaml: "))}
-}
-
-func lineError(file, msg string) *config.Error {
-	var line int
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		if _, rest, ok := strings.Cut(msg, ":"); ok {
-			msg = strings.TrimSpace(rest)
-		}
-	}
-	if m := unknownField.FindStringSubmatch(msg); m != nil {
-		msg = fmt.Sprintf("unknown key %q", m[1])
-	}
-	return &config.Error{File: file, Line: line, Msg: msg}
-}
-
-var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // DefaultPort is upsd's IANA-assigned TCP port.
@@ -64,12 +64,12 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{Name: "nut", Check: check, Open: open})
 }
 
-func decode(s *config.Sensor) (*Options, error) {
+func decode(s *driver.Sensor) (*Options, error) {
 	o := &Options{}
 	if err := s.Options.Decode(o); err != nil {
 		return nil, err
 	}
-	probs := s.Options.Problems()
+	probs := settings.NewProblems(s.Options)
 	add := probs.Add
 	if o.Address == "" {
 		add("address", "nut: address is required (upsd's host:port, e.g. 127.0.0.1:3493)")
@@ -84,8 +84,8 @@ func decode(s *config.Sensor) (*Options, error) {
 	if o.Password != "" {
 		add("password", "nut: the password is not written in the config; use password_file or password_env")
 	}
-	if o.PasswordFile != "" && o.PasswordEnv != "" {
-		add("password_file", "nut: set password_file or password_env, not both")
+	if err := (settings.Secret{File: o.PasswordFile, Env: o.PasswordEnv}).Check("password_file or password_env"); err != nil {
+		add("password_file", "nut: %v", err)
 	}
 	hasPass := o.PasswordFile != "" || o.PasswordEnv != ""
 	if o.Username != "" && !hasPass {
@@ -172,7 +172,7 @@ func isStandard(ch reading.Channel) bool {
 	return false
 }
 
-func check(s *config.Sensor) ([]driver.ChannelInfo, error) {
+func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	o, err := decode(s)
 	if err != nil {
 		return nil, err
@@ -248,19 +248,8 @@ func New(o *Options, log *slog.Logger) (*Device, error) {
 		errWait:     errors.New("nut: upsd is waiting for the UPS driver's first update (status WAIT)"),
 	}
 	var err error
-	switch {
-	case o.PasswordFile != "":
-		b, rerr := os.ReadFile(o.PasswordFile)
-		if rerr != nil {
-			return nil, fmt.Errorf("nut: password_file: %w", rerr)
-		}
-		d.password = strings.TrimRight(string(b), "\r\n")
-	case o.PasswordEnv != "":
-		v, ok := os.LookupEnv(o.PasswordEnv)
-		if !ok {
-			return nil, fmt.Errorf("nut: password_env: %s is not set", o.PasswordEnv)
-		}
-		d.password = v
+	if d.password, err = (settings.Secret{File: o.PasswordFile, Env: o.PasswordEnv}).Read(); err != nil {
+		return nil, fmt.Errorf("nut: password: %w", err)
 	}
 	if strings.ContainsAny(d.password, "\n\r") {
 		return nil, errors.New("nut: the password has more than one line")

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Options are the `sim` driver's config keys.
@@ -22,7 +22,7 @@ type Options struct {
 	// Seed varies the noise between sensors playing the same scenario.
 	Seed uint64 `yaml:"seed"`
 	// StartAt starts the story this far in (scenario time).
-	StartAt config.Duration `yaml:"start_at"`
+	StartAt settings.Duration `yaml:"start_at"`
 	// Loop restarts the story at its end instead of holding the last values.
 	Loop bool `yaml:"loop"`
 	// Fail makes the device fail, to see and test bad readings and staleness alarms.
@@ -32,34 +32,34 @@ type Options struct {
 // Failure describes a simulated device fault.
 type Failure struct {
 	// After is when (wall time since start) the fault begins.
-	After config.Duration `yaml:"after"`
+	After settings.Duration `yaml:"after"`
 	// For is how long it lasts; 0 means for good.
-	For config.Duration `yaml:"for"`
+	For settings.Duration `yaml:"for"`
 	// Mode is "error" (the read fails at once), "hang" (the read blocks until cancelled) or "panic".
 	Mode string `yaml:"mode"`
 }
 
-func decode(s *config.Sensor) (*Options, *Scenario, []reading.Channel, error) {
+func decode(s *driver.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 	o := &Options{TimeScale: 1, Seed: 1}
 	if err := s.Options.Decode(o); err != nil {
 		return nil, nil, nil, err
 	}
 	if o.Scenario == "" {
-		return nil, nil, nil, s.Options.Errorf("scenario", "sensor %q: sim needs a scenario (%v)", s.ID, Names())
+		return nil, nil, nil, settings.Errorf(s.Options, "scenario", "sensor %q: sim needs a scenario (%v)", s.ID, Names())
 	}
 	sc, err := Lookup(o.Scenario)
 	if err != nil {
-		return nil, nil, nil, s.Options.Errorf("scenario", "sensor %q: %v", s.ID, err)
+		return nil, nil, nil, settings.Errorf(s.Options, "scenario", "sensor %q: %v", s.ID, err)
 	}
 	if o.TimeScale <= 0 || o.TimeScale > 10000 {
-		return nil, nil, nil, s.Options.Errorf("time_scale", "sensor %q: time_scale must be above 0 and at most 10000", s.ID)
+		return nil, nil, nil, settings.Errorf(s.Options, "time_scale", "sensor %q: time_scale must be above 0 and at most 10000", s.ID)
 	}
 	chs := sc.Channels()
 	if len(o.Channels) > 0 {
 		chs = make([]reading.Channel, 0, len(o.Channels))
 		for _, c := range o.Channels {
 			if !sc.Has(reading.Channel(c)) {
-				return nil, nil, nil, s.Options.Errorf("channels", "sensor %q: scenario %s has no channel %q (it has %v)", s.ID, sc.Name(), c, sc.Channels())
+				return nil, nil, nil, settings.Errorf(s.Options, "channels", "sensor %q: scenario %s has no channel %q (it has %v)", s.ID, sc.Name(), c, sc.Channels())
 			}
 			chs = append(chs, reading.Channel(c))
 		}
@@ -68,7 +68,7 @@ func decode(s *config.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 		switch f.Mode {
 		case "error", "hang", "panic":
 		default:
-			return nil, nil, nil, s.Options.Errorf("fail", "sensor %q: fail.mode %q: use error, hang or panic", s.ID, f.Mode)
+			return nil, nil, nil, settings.Errorf(s.Options, "fail", "sensor %q: fail.mode %q: use error, hang or panic", s.ID, f.Mode)
 		}
 	}
 	return o, sc, chs, nil
@@ -78,7 +78,7 @@ func decode(s *config.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name: "sim",
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			_, _, chs, err := decode(s)
 			if err != nil {
 				return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 func firstTime(t *testing.T, sc *Scenario, ch reading.Channel, cond func(float64) bool) time.Duration {
@@ -109,7 +110,7 @@ func TestDeviceTimeScale(t *testing.T) {
 func TestDeviceFailures(t *testing.T) {
 	sc, _ := Lookup("steady")
 	clk := &fakeClock{t: time.Unix(0, 0)}
-	o := &Options{TimeScale: 1, Fail: &Failure{After: config.Duration(time.Minute), For: config.Duration(time.Minute), Mode: "error"}}
+	o := &Options{TimeScale: 1, Fail: &Failure{After: settings.Duration(time.Minute), For: settings.Duration(time.Minute), Mode: "error"}}
 	d := NewDevice(sc, []reading.Channel{reading.Temperature}, o, clk.now)
 	if _, err := d.Read(context.Background(), nil); err != nil {
 		t.Fatalf("failed before its time: %v", err)
@@ -141,7 +142,7 @@ func checkSensor(t *testing.T, yaml string) ([]driver.ChannelInfo, error) {
 	}
 	r := driver.NewRegistry()
 	Register(r)
-	return r.Driver("sim").Check(&cfg.Sensors[0])
+	return r.Driver("sim").Check(cfg.Sensors[0].DriverSensor(cfg.File))
 }
 
 func TestCheckOptions(t *testing.T) {

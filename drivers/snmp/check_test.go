@@ -14,7 +14,7 @@ func checkYAML(t *testing.T, sensor string) ([]driver.ChannelInfo, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return check(&cfg.Sensors[0])
+	return check(cfg.Sensors[0].DriverSensor(cfg.File))
 }
 
 func TestCheck(t *testing.T) {

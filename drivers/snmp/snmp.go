@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,9 +13,9 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Options are the `snmp` driver's keys in a sensor entry.
@@ -62,12 +61,12 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{Name: "snmp", Check: check, Open: open})
 }
 
-func decode(s *config.Sensor) (*Options, error) {
+func decode(s *driver.Sensor) (*Options, error) {
 	o := &Options{Version: "2c", SecurityLevel: "authPriv", AuthProtocol: "SHA", PrivProtocol: "AES", Retries: 1}
 	if err := s.Options.Decode(o); err != nil {
 		return nil, err
 	}
-	probs := s.Options.Problems()
+	probs := settings.NewProblems(s.Options)
 	add := probs.Add
 	if o.Address == "" {
 		add("address", "snmp: address is required (the UPS card's host:port, e.g. 10.0.0.30:161)")
@@ -78,8 +77,8 @@ func decode(s *config.Sensor) (*Options, error) {
 		add("community", "snmp: the community is a password and is not written in the config; use community_file or community_env")
 	}
 	secret := func(fileKey, file, env, what string) {
-		if file != "" && env != "" {
-			add(fileKey, "snmp: set %s_file or %s_env, not both", what, what)
+		if err := (settings.Secret{File: file, Env: env}).Check(what + "_file or " + what + "_env"); err != nil {
+			add(fileKey, "snmp: %v", err)
 		}
 	}
 	secret("community_file", o.CommunityFile, o.CommunityEnv, "community")
@@ -137,7 +136,7 @@ var channels = []reading.Channel{
 	reading.Overload, reading.Fault,
 }
 
-func check(s *config.Sensor) ([]driver.ChannelInfo, error) {
+func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if _, err := decode(s); err != nil {
 		return nil, err
 	}
@@ -145,21 +144,11 @@ func check(s *config.Sensor) ([]driver.ChannelInfo, error) {
 }
 
 func readSecret(file, env, what string) (string, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("snmp: %s_file: %w", what, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("snmp: %s_env: %s is not set", what, env)
-		}
-		return v, nil
+	v, err := settings.Secret{File: file, Env: env}.Read()
+	if err != nil {
+		return "", fmt.Errorf("snmp: %s: %w", what, err)
 	}
-	return "", nil
+	return v, nil
 }
 
 // Device is an opened SNMP UPS.

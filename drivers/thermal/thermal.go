@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Options are the sensor keys of a thermal sensor.
@@ -23,13 +23,13 @@ type Options struct {
 	Sysfs string `yaml:"sysfs"`
 }
 
-func parse(s *config.Sensor) (Options, error) {
+func parse(s *driver.Sensor) (Options, error) {
 	o := Options{Sysfs: "/sys"}
 	if err := s.Options.Decode(&o); err != nil {
 		return o, err
 	}
 	if strings.ContainsAny(o.Zone, "/") {
-		return o, s.Options.Errorf("zone", "sensor %q: zone is a zone type or a thermal_zoneN name, not a path", s.ID)
+		return o, settings.Errorf(s.Options, "zone", "sensor %q: zone is a zone type or a thermal_zoneN name, not a path", s.ID)
 	}
 	return o, nil
 }
@@ -127,7 +127,7 @@ func (z *zone) Close() error { return nil }
 func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name: "thermal",
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			if _, err := parse(s); err != nil {
 				return nil, err
 			}

@@ -28,10 +28,10 @@ func openZone(t *testing.T, yaml string) (driver.Poller, error) {
 	r := driver.NewRegistry()
 	Register(r)
 	d := r.Driver("thermal")
-	if _, err := d.Check(&cfg.Sensors[0]); err != nil {
+	if _, err := d.Check(cfg.Sensors[0].DriverSensor(cfg.File)); err != nil {
 		return nil, err
 	}
-	dev, err := d.Open(context.Background(), driver.Env{Sensor: &cfg.Sensors[0]})
+	dev, err := d.Open(context.Background(), driver.Env{Sensor: cfg.Sensors[0].DriverSensor(cfg.File)})
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,9 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
@@ -66,7 +66,7 @@ type input struct {
 	offset float64
 }
 
-func parse(s *config.Sensor) (Options, i2cbus.Addr, []input, []driver.ChannelInfo, error) {
+func parse(s *driver.Sensor) (Options, i2cbus.Addr, []input, []driver.ChannelInfo, error) {
 	o := Options{Rate: 128}
 	if err := s.Options.Decode(&o); err != nil {
 		return o, i2cbus.Addr{}, nil, nil, err
@@ -77,17 +77,17 @@ func parse(s *config.Sensor) (Options, i2cbus.Addr, []input, []driver.ChannelInf
 	}
 	dr := slices.Index(rates, o.Rate)
 	if dr < 0 {
-		return o, a, nil, nil, s.Options.Errorf("rate", "sensor %q: rate %d is not one of 8, 16, 32, 64, 128, 250, 475, 860", s.ID, o.Rate)
+		return o, a, nil, nil, settings.Errorf(s.Options, "rate", "sensor %q: rate %d is not one of 8, 16, 32, 64, 128, 250, 475, 860", s.ID, o.Rate)
 	}
 	if len(o.Inputs) == 0 {
-		return o, a, nil, nil, s.Options.Errorf("inputs", "sensor %q: inputs is required: list each input with its channel, e.g. {channel: h2, input: a0, unit: ppm, calibration: [...]}", s.ID)
+		return o, a, nil, nil, settings.Errorf(s.Options, "inputs", "sensor %q: inputs is required: list each input with its channel, e.g. {channel: h2, input: a0, unit: ppm, calibration: [...]}", s.ID)
 	}
 	var ins []input
 	var chs []driver.ChannelInfo
 	seen := map[string]bool{}
 	for i, in := range o.Inputs {
 		bad := func(format string, args ...any) error {
-			return s.Options.Errorf("inputs", "sensor %q: inputs[%d]: %s", s.ID, i, fmt.Sprintf(format, args...))
+			return settings.Errorf(s.Options, "inputs", "sensor %q: inputs[%d]: %s", s.ID, i, fmt.Sprintf(format, args...))
 		}
 		if !reading.ValidID(in.Channel) {
 			return o, a, nil, nil, bad("channel %q must be set and use only a-z 0-9 . _ -", in.Channel)
@@ -196,7 +196,7 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name:  "ads1115",
 		Buses: []string{i2cbus.TypeName},
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			_, _, _, chs, err := parse(s)
 			return chs, err
 		},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
@@ -46,7 +48,7 @@ func TestCalibratedInputs(t *testing.T) {
 		{Addr: 0x49, W: []byte{0x01}, R: []byte{0xD1, 0xE3}},
 		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x7F, 0xFF}}, // full scale
 	}}
-	p, err := i2cfake.Open(t, drv(), cfg, pb)
+	p, err := i2cfake.Open(t, drv(), configtest.Sensor(t, cfg), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestCalibratedInputs(t *testing.T) {
 }
 
 func TestChannelsAndUnits(t *testing.T) {
-	chs, err := drv().Check(i2cfake.Sensor(t, cfg))
+	chs, err := drv().Check(configtest.Sensor(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestCheckErrors(t *testing.T) {
 		"{id: a, driver: ads1115, bus: i2c1, inputs: [{channel: x, input: a0, gain: 2}]}":                                                   "unknown key",
 		"{id: a, driver: ads1115, bus: i2c1, inputs: [{channel: x, input: a0}, {channel: x, input: a1}]}":                                   "listed twice",
 	} {
-		if _, err := drv().Check(i2cfake.Sensor(t, yaml)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := drv().Check(configtest.Sensor(t, yaml)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %q", yaml, err, want)
 		}
 	}

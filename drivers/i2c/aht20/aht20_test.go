@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -49,7 +51,7 @@ func TestCalibratesUncalibratedChipThenReads(t *testing.T) {
 		{Addr: 0x38, R: frame(0x9C, 0, 0)}, // still busy
 		{Addr: 0x38, R: frame(0x1C, 419430, 380108)},
 	}}
-	p, err := i2cfake.Open(t, Spec.Driver(), "{id: r5.mid, driver: aht20, bus: i2c1}", pb)
+	p, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: r5.mid, driver: aht20, bus: i2c1}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus/i2cfake"
 )
 
 // regBus answers every read with the register contents of a BME280 holding the datasheet example.
@@ -28,7 +29,7 @@ func BenchmarkRead(b *testing.B) {
 	c.H1, c.H2, c.H3, c.H4, c.H5, c.H6 = humCal.H1, humCal.H2, humCal.H3, humCal.H4, humCal.H5, humCal.H6
 	tp, h := calBytes(c)
 	bus := &regBus{regs: map[byte][]byte{0xD0: {IDBME280}, 0x88: tp, 0xE1: h, 0xF3: {0}, 0xF7: exampleData(0x6E00)}}
-	s := i2cfake.Sensor(b, "{id: r12.inlet, driver: bme280, bus: i2c1}")
+	s := configtest.Sensor(b, "{id: r12.inlet, driver: bme280, bus: i2c1}")
 	dev, err := open(true)(context.Background(), driver.Env{Sensor: s, Bus: bus})
 	if err != nil {
 		b.Fatal(err)

@@ -8,7 +8,6 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
@@ -268,8 +267,8 @@ func chipName(wantBME bool) string {
 	return "BMP280"
 }
 
-func check(wantBME bool) func(s *config.Sensor) ([]driver.ChannelInfo, error) {
-	return func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+func check(wantBME bool) func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
+	return func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 		if _, err := i2cbus.Decode(s, chipName(wantBME), Addresses); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
@@ -156,7 +158,7 @@ func TestBME280ReadsDatasheetExample(t *testing.T) {
 	ops := initOps(0x76, IDBME280, c)
 	ops = append(ops, measureOps(0x76, exampleData(0x6E00))...)
 	pb := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	s := i2cfake.Sensor(t, "{id: r12.inlet, driver: bme280, bus: i2c1, address: 0x76}")
+	s := configtest.Sensor(t, "{id: r12.inlet, driver: bme280, bus: i2c1, address: 0x76}")
 	if _, err := check(true)(s); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ func TestBMP280ChipIDs(t *testing.T) {
 		ops := initOps(0x77, id, exampleCal)
 		ops = append(ops, measureOps(0x77, exampleData(0)[:6])...)
 		pb := &i2ctest.Playback{Ops: ops, DontPanic: true}
-		s := i2cfake.Sensor(t, "{id: ups.bay, driver: bmp280, bus: i2c1, address: 0x77}")
+		s := configtest.Sensor(t, "{id: ups.bay, driver: bmp280, bus: i2c1, address: 0x77}")
 		dev, err := open(false)(context.Background(), driver.Env{Sensor: s, Bus: pb})
 		if err != nil {
 			t.Fatalf("id 0x%02x: %v", id, err)
@@ -220,7 +222,7 @@ func TestWrongChipNamesSensorBusAddress(t *testing.T) {
 		{0xFF, "chip id 0xff"},
 	} {
 		pb := &i2ctest.Playback{Ops: []i2ctest.IO{{Addr: 0x77, W: []byte{0xD0}, R: []byte{tc.id}}}, DontPanic: true}
-		s := i2cfake.Sensor(t, "{id: r12.outlet, driver: bme280, bus: i2c1, address: 0x77, mux: {address: 0x70, channel: 3}}")
+		s := configtest.Sensor(t, "{id: r12.outlet, driver: bme280, bus: i2c1, address: 0x77, mux: {address: 0x70, channel: 3}}")
 		bus := &i2ctest.Playback{Ops: append([]i2ctest.IO{{Addr: 0x70, W: []byte{0x08}}}, pb.Ops...), DontPanic: true}
 		_, err := open(true)(context.Background(), driver.Env{Sensor: s, Bus: bus})
 		if err == nil {
@@ -245,7 +247,7 @@ func TestUnplugThenReplugRecovers(t *testing.T) {
 	ops = append(ops, initOps(0x76, IDBMP280, c)...)
 	ops = append(ops, measureOps(0x76, exampleData(0)[:6])...)
 	plug := &i2cfake.Plug{Bus: &i2ctest.Playback{Ops: ops, DontPanic: true}}
-	s := i2cfake.Sensor(t, "{id: r1.top, driver: bmp280, bus: i2c1, address: 0x76}")
+	s := configtest.Sensor(t, "{id: r1.top, driver: bmp280, bus: i2c1, address: 0x76}")
 	dev, err := open(false)(context.Background(), driver.Env{Sensor: s, Bus: plug})
 	if err != nil {
 		t.Fatal(err)
@@ -285,12 +287,12 @@ func TestUnplugThenReplugRecovers(t *testing.T) {
 }
 
 func TestCheckRejectsBadAddress(t *testing.T) {
-	s := i2cfake.Sensor(t, "{id: a, driver: bme280, bus: i2c1, address: 0x48}")
+	s := configtest.Sensor(t, "{id: a, driver: bme280, bus: i2c1, address: 0x48}")
 	_, err := check(true)(s)
-	if err == nil || !strings.Contains(err.Error(), "test.yaml:6") || !strings.Contains(err.Error(), "0x76, 0x77") {
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:5") || !strings.Contains(err.Error(), "0x76, 0x77") {
 		t.Errorf("got %v", err)
 	}
-	s = i2cfake.Sensor(t, "{id: a, driver: bme280, bus: i2c1, address: 0x76, oversampling: 4}")
+	s = configtest.Sensor(t, "{id: a, driver: bme280, bus: i2c1, address: 0x76, oversampling: 4}")
 	if _, err := check(true)(s); err == nil || !strings.Contains(err.Error(), "oversampling") {
 		t.Errorf("unknown key accepted: %v", err)
 	}

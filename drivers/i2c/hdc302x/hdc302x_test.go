@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -29,7 +31,7 @@ func TestReadAndWrongChip(t *testing.T) {
 		{Addr: 0x45, W: []byte{0x24, 0x00}},
 		{Addr: 0x45, R: data},
 	}}
-	p, err := i2cfake.Open(t, Spec.Driver(), "{id: cold-aisle.3, driver: hdc302x, bus: i2c1, address: 0x45}", pb)
+	p, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: cold-aisle.3, driver: hdc302x, bus: i2c1, address: 0x45}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestReadAndWrongChip(t *testing.T) {
 	}
 	// An SHT4x at 0x44 answers the id command with something else.
 	pb = &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{{Addr: 0x44, W: []byte{0x37, 0x81}, R: i2cfake.SensirionWord(0x1234)}}}
-	if _, err := i2cfake.Open(t, Spec.Driver(), "{id: x, driver: hdc302x, bus: i2c1}", pb); !errors.Is(err, i2cbus.ErrWrongChip) {
+	if _, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: x, driver: hdc302x, bus: i2c1}"), pb); !errors.Is(err, i2cbus.ErrWrongChip) {
 		t.Errorf("got %v", err)
 	}
 }

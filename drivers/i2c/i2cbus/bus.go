@@ -12,11 +12,12 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/physic"
+
 	// The sysfs host driver registers /dev/i2c-N with i2creg.
 	_ "periph.io/x/host/v3/sysfs"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // TypeName is the `type:` of an I2C bus in the config.
@@ -97,21 +98,21 @@ func OpenDevice(device string) (i2c.BusCloser, error) {
 	return b, nil
 }
 
-func checkBus(b *config.Bus) error {
+func checkBus(b *driver.Bus) error {
 	o := BusOpts{}
 	if err := b.Options.Decode(&o); err != nil {
 		return err
 	}
 	if o.Device == "" {
-		return b.Options.Errorf("device", "bus %q: device is required (e.g. device: /dev/i2c-1)", b.ID)
+		return settings.Errorf(b.Options, "device", "bus %q: device is required (e.g. device: /dev/i2c-1)", b.ID)
 	}
 	if strings.HasPrefix(o.Device, "/") && !strings.HasPrefix(o.Device, "/dev/i2c-") {
-		return b.Options.Errorf("device", "bus %q: device %q is not an I2C adapter (expected /dev/i2c-N)", b.ID, o.Device)
+		return settings.Errorf(b.Options, "device", "bus %q: device %q is not an I2C adapter (expected /dev/i2c-N)", b.ID, o.Device)
 	}
 	return nil
 }
 
-func openBus(_ context.Context, b *config.Bus, _ *slog.Logger) (any, error) {
+func openBus(_ context.Context, b *driver.Bus, _ *slog.Logger) (any, error) {
 	o := BusOpts{}
 	if err := b.Options.Decode(&o); err != nil {
 		return nil, err

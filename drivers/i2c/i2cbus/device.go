@@ -11,8 +11,8 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Addr is where a sensor sits: its 7-bit address and, optionally, the multiplexer channel in front of it.
@@ -31,26 +31,26 @@ type Mux struct {
 
 // Check validates the address against the chip's allowed addresses (nil: any 7-bit address) and the mux.
 // It reports errors at the offending key.
-func (a *Addr) Check(s *config.Sensor, chip string, allowed []uint16) error {
+func (a *Addr) Check(s *driver.Sensor, chip string, allowed []uint16) error {
 	if a.Address == 0 {
 		if len(allowed) == 0 {
-			return s.Options.Errorf("address", "sensor %q: address is required for %s", s.ID, chip)
+			return settings.Errorf(s.Options, "address", "sensor %q: address is required for %s", s.ID, chip)
 		}
 		// The first allowed address is the chip's factory default.
 		a.Address = allowed[0]
 	}
 	if a.Address < 0x08 || a.Address > 0x77 {
-		return s.Options.Errorf("address", "sensor %q: address 0x%02x is outside the 7-bit range 0x08-0x77", s.ID, a.Address)
+		return settings.Errorf(s.Options, "address", "sensor %q: address 0x%02x is outside the 7-bit range 0x08-0x77", s.ID, a.Address)
 	}
 	if allowed != nil && !contains(allowed, a.Address) {
-		return s.Options.Errorf("address", "sensor %q: a %s answers only at %s, not 0x%02x", s.ID, chip, hexList(allowed), a.Address)
+		return settings.Errorf(s.Options, "address", "sensor %q: a %s answers only at %s, not 0x%02x", s.ID, chip, hexList(allowed), a.Address)
 	}
 	if a.Mux != nil {
 		if a.Mux.Address < 0x70 || a.Mux.Address > 0x77 {
-			return s.Options.Errorf("mux", "sensor %q: mux address 0x%02x is not a PCA9548A address (0x70-0x77)", s.ID, a.Mux.Address)
+			return settings.Errorf(s.Options, "mux", "sensor %q: mux address 0x%02x is not a PCA9548A address (0x70-0x77)", s.ID, a.Mux.Address)
 		}
 		if a.Mux.Channel < 0 || a.Mux.Channel > 7 {
-			return s.Options.Errorf("mux", "sensor %q: mux channel %d is not 0-7", s.ID, a.Mux.Channel)
+			return settings.Errorf(s.Options, "mux", "sensor %q: mux channel %d is not 0-7", s.ID, a.Mux.Channel)
 		}
 	}
 	return nil

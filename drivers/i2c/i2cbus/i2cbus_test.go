@@ -69,7 +69,7 @@ func TestBusTypeCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := checkBus(&cfg.Buses[0]); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "t.yaml:4") {
+		if err := checkBus(cfg.Buses[0].DriverBus(cfg.File)); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "t.yaml:4") {
 			t.Errorf("%s: got %v, want %q at t.yaml:4", doc, err, want)
 		}
 	}

@@ -3,7 +3,6 @@ package i2cbus
 import (
 	"context"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 )
 
@@ -27,7 +26,7 @@ type Spec struct {
 }
 
 // Decode decodes and checks a sensor's address and mux against the chip's addresses.
-func Decode(s *config.Sensor, chip string, addrs []uint16) (Addr, error) {
+func Decode(s *driver.Sensor, chip string, addrs []uint16) (Addr, error) {
 	o := Options{}
 	if err := s.Options.Decode(&o); err != nil {
 		return Addr{}, err
@@ -41,7 +40,7 @@ func (sp Spec) Driver() driver.Driver {
 	return driver.Driver{
 		Name:  sp.Name,
 		Buses: []string{TypeName},
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			if _, err := Decode(s, sp.Chip, sp.Addresses); err != nil {
 				return nil, err
 			}

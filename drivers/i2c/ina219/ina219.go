@@ -6,9 +6,9 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
@@ -81,7 +81,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 	return append(out, driver.Sample{Channel: reading.Current, Value: i}, driver.Sample{Channel: reading.Power, Value: p}), nil
 }
 
-func parse(s *config.Sensor) (Options, i2cbus.Addr, error) {
+func parse(s *driver.Sensor) (Options, i2cbus.Addr, error) {
 	o := Options{Shunt: 0.1}
 	if err := s.Options.Decode(&o); err != nil {
 		return o, i2cbus.Addr{}, err
@@ -91,7 +91,7 @@ func parse(s *config.Sensor) (Options, i2cbus.Addr, error) {
 		return o, a, err
 	}
 	if o.Shunt <= 0 || o.Shunt > 10 {
-		return o, a, s.Options.Errorf("shunt", "sensor %q: shunt %v Ω is not a shunt resistance (e.g. 0.1, or 0.00075 for 75 mV / 100 A)", s.ID, o.Shunt)
+		return o, a, settings.Errorf(s.Options, "shunt", "sensor %q: shunt %v Ω is not a shunt resistance (e.g. 0.1, or 0.00075 for 75 mV / 100 A)", s.ID, o.Shunt)
 	}
 	return o, a, nil
 }
@@ -101,7 +101,7 @@ func Register(r *driver.Registry) {
 	r.Add(driver.Driver{
 		Name:  "ina219",
 		Buses: []string{i2cbus.TypeName},
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			if _, _, err := parse(s); err != nil {
 				return nil, err
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
@@ -36,7 +38,7 @@ func TestBatteryStringReading(t *testing.T) {
 		{Addr: 0x41, W: []byte{0x01}, R: []byte{0x7F, 0xFF}},
 		{Addr: 0x41, W: []byte{0x02}, R: []byte{0x69, 0x7B}},
 	}}
-	p, err := i2cfake.Open(t, drv(), "{id: ups1.string-a, driver: ina219, bus: i2c1, address: 0x41, shunt: 0.00075}", pb)
+	p, err := i2cfake.Open(t, drv(), configtest.Sensor(t, "{id: ups1.string-a, driver: ina219, bus: i2c1, address: 0x41, shunt: 0.00075}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +68,10 @@ func TestWrongChipAndShuntCheck(t *testing.T) {
 		{Addr: 0x40, W: []byte{0x00, 0x39, 0x9F}},
 		{Addr: 0x40, W: []byte{0x00}, R: []byte{0x00, 0x00}},
 	}}
-	if _, err := i2cfake.Open(t, drv(), "{id: x, driver: ina219, bus: i2c1}", pb); !errors.Is(err, i2cbus.ErrWrongChip) {
+	if _, err := i2cfake.Open(t, drv(), configtest.Sensor(t, "{id: x, driver: ina219, bus: i2c1}"), pb); !errors.Is(err, i2cbus.ErrWrongChip) {
 		t.Errorf("got %v", err)
 	}
-	if _, err := drv().Check(i2cfake.Sensor(t, "{id: x, driver: ina219, bus: i2c1, shunt: 0}")); err == nil || !strings.Contains(err.Error(), "shunt") {
+	if _, err := drv().Check(configtest.Sensor(t, "{id: x, driver: ina219, bus: i2c1, shunt: 0}")); err == nil || !strings.Contains(err.Error(), "shunt") {
 		t.Errorf("got %v", err)
 	}
 }

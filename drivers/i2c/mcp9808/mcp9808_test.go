@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -36,7 +38,7 @@ func TestReadAndWrongChip(t *testing.T) {
 		{Addr: 0x19, W: []byte{0x01, 0x00, 0x00}},
 		{Addr: 0x19, W: []byte{0x05}, R: []byte{0xC1, 0x94}},
 	}}
-	p, err := i2cfake.Open(t, Spec.Driver(), "{id: r3.exhaust, driver: mcp9808, bus: i2c1, address: 0x19}", pb)
+	p, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: r3.exhaust, driver: mcp9808, bus: i2c1, address: 0x19}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestReadAndWrongChip(t *testing.T) {
 		{Addr: 0x18, W: []byte{0x06}, R: []byte{0x18, 0x18}},
 		{Addr: 0x18, W: []byte{0x07}, R: []byte{0x18, 0x18}},
 	}}
-	_, err = i2cfake.Open(t, Spec.Driver(), "{id: r3.exhaust, driver: mcp9808, bus: i2c1}", pb)
+	_, err = i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: r3.exhaust, driver: mcp9808, bus: i2c1}"), pb)
 	if !errors.Is(err, i2cbus.ErrWrongChip) || !strings.Contains(err.Error(), "r3.exhaust on bus i2c1 at 0x18") {
 		t.Errorf("got %v", err)
 	}

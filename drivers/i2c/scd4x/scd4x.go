@@ -7,9 +7,9 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
@@ -102,10 +102,10 @@ func newDriver(now func() time.Time) driver.Driver {
 		New:      func() i2cbus.Chip { return &chip{now: now} },
 	}.Driver()
 	check := d.Check
-	d.Check = func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+	d.Check = func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 		chs, err := check(s)
-		if err == nil && s.Every.D() < Period {
-			err = config.Errors{{File: s.Options.File(), Line: s.Line, Msg: fmt.Sprintf("sensor %q: every %s is shorter than the SCD4x's 5s measurement period; use every: 5s or more", s.ID, s.Every)}}
+		if err == nil && s.Every < Period {
+			err = settings.Errors{{File: s.Options.File(), Line: s.Options.Line(), Msg: fmt.Sprintf("sensor %q: every %s is shorter than the SCD4x's 5s measurement period; use every: 5s or more", s.ID, s.Every)}}
 		}
 		return chs, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -36,7 +38,7 @@ func TestDatasheetExample(t *testing.T) {
 		{Addr: 0x62, R: i2cfake.SensirionWord(0x8000)},
 	}}
 	d := newDriver(func() time.Time { return now })
-	p, err := i2cfake.Open(t, d, "{id: batt-room.co2, driver: scd4x, bus: i2c1, every: 5s}", pb)
+	p, err := i2cfake.Open(t, d, configtest.Sensor(t, "{id: batt-room.co2, driver: scd4x, bus: i2c1, every: 5s}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestDatasheetExample(t *testing.T) {
 }
 
 func TestEveryShorterThanPeriodRejected(t *testing.T) {
-	_, err := i2cfake.Open(t, newDriver(time.Now), "{id: c, driver: scd4x, bus: i2c1, every: 1s}", nil)
+	_, err := i2cfake.Open(t, newDriver(time.Now), configtest.Sensor(t, "{id: c, driver: scd4x, bus: i2c1, every: 1s}"), nil)
 	if err == nil || !strings.Contains(err.Error(), "5s") || !strings.Contains(err.Error(), "test.yaml:") {
 		t.Errorf("got %v", err)
 	}

@@ -7,9 +7,9 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
@@ -94,7 +94,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 	return out, nil
 }
 
-func decode(s *config.Sensor) (Options, i2cbus.Addr, error) {
+func decode(s *driver.Sensor) (Options, i2cbus.Addr, error) {
 	o := Options{}
 	if err := s.Options.Decode(&o); err != nil {
 		return o, i2cbus.Addr{}, err
@@ -103,8 +103,8 @@ func decode(s *config.Sensor) (Options, i2cbus.Addr, error) {
 	if err := a.Check(s, "SGP30", []uint16{0x58}); err != nil {
 		return o, a, err
 	}
-	if s.Every.D() != time.Second {
-		return o, a, config.Errors{{File: s.Options.File(), Line: s.Line, Msg: fmt.Sprintf("sensor %q: an SGP30 must be read every second for its baseline compensation; set every: 1s (it is %s)", s.ID, s.Every)}}
+	if s.Every != time.Second {
+		return o, a, settings.Errors{{File: s.Options.File(), Line: s.Options.Line(), Msg: fmt.Sprintf("sensor %q: an SGP30 must be read every second for its baseline compensation; set every: 1s (it is %s)", s.ID, s.Every)}}
 	}
 	return o, a, nil
 }
@@ -113,7 +113,7 @@ func newDriver(now func() time.Time) driver.Driver {
 	return driver.Driver{
 		Name:  "sgp30",
 		Buses: []string{i2cbus.TypeName},
-		Check: func(s *config.Sensor) ([]driver.ChannelInfo, error) {
+		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 			o, _, err := decode(s)
 			if err != nil {
 				return nil, err

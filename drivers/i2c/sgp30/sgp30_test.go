@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -39,7 +41,7 @@ func TestWarmUpThenValuesAndRaw(t *testing.T) {
 		{Addr: 0x58, W: []byte{0x20, 0x50}},
 		{Addr: 0x58, R: words(12900, 18800)},
 	}}
-	p, err := i2cfake.Open(t, newDriver(func() time.Time { return now }), "{id: batt-room.voc, driver: sgp30, bus: i2c1, every: 1s, raw: true}", pb)
+	p, err := i2cfake.Open(t, newDriver(func() time.Time { return now }), configtest.Sensor(t, "{id: batt-room.voc, driver: sgp30, bus: i2c1, every: 1s, raw: true}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +69,14 @@ func TestWarmUpThenValuesAndRaw(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	if _, err := i2cfake.Open(t, newDriver(time.Now), "{id: v, driver: sgp30, bus: i2c1}", nil); err == nil || !strings.Contains(err.Error(), "every: 1s") {
+	if _, err := i2cfake.Open(t, newDriver(time.Now), configtest.Sensor(t, "{id: v, driver: sgp30, bus: i2c1}"), nil); err == nil || !strings.Contains(err.Error(), "every: 1s") {
 		t.Errorf("default every accepted: %v", err)
 	}
 	pb := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
 		{Addr: 0x58, W: []byte{0x20, 0x2F}},
 		{Addr: 0x58, R: words(0x1022)}, // an SGPC3 or other family member
 	}}
-	if _, err := i2cfake.Open(t, newDriver(time.Now), "{id: v, driver: sgp30, bus: i2c1, every: 1s}", pb); !errors.Is(err, i2cbus.ErrWrongChip) {
+	if _, err := i2cfake.Open(t, newDriver(time.Now), configtest.Sensor(t, "{id: v, driver: sgp30, bus: i2c1, every: 1s}"), pb); !errors.Is(err, i2cbus.ErrWrongChip) {
 		t.Errorf("got %v", err)
 	}
 }

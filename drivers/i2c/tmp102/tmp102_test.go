@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -34,7 +36,7 @@ func TestInitLeavesShutdownAndRejectsADS1115(t *testing.T) {
 		{Addr: 0x49, W: []byte{0x01, 0x60, 0xA0}},
 		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x19, 0x00}},
 	}}
-	p, err := i2cfake.Open(t, Spec.Driver(), "{id: gw.board, driver: tmp102, bus: i2c1, address: 0x49}", pb)
+	p, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: gw.board, driver: tmp102, bus: i2c1, address: 0x49}"), pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestInitLeavesShutdownAndRejectsADS1115(t *testing.T) {
 		t.Error(err)
 	}
 	pb = &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{{Addr: 0x48, W: []byte{0x01}, R: []byte{0x85, 0x83}}}}
-	if _, err := i2cfake.Open(t, Spec.Driver(), "{id: x, driver: tmp102, bus: i2c1}", pb); !errors.Is(err, i2cbus.ErrWrongChip) {
+	if _, err := i2cfake.Open(t, Spec.Driver(), configtest.Sensor(t, "{id: x, driver: tmp102, bus: i2c1}"), pb); !errors.Is(err, i2cbus.ErrWrongChip) {
 		t.Errorf("ADS1115 config accepted as TMP102: %v", err)
 	}
 }

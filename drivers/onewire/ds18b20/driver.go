@@ -15,9 +15,9 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/devices/v3/ds248x"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
@@ -43,34 +43,34 @@ type parsed struct {
 	bridge i2cbus.Addr
 }
 
-func parse(s *config.Sensor) (parsed, error) {
+func parse(s *driver.Sensor) (parsed, error) {
 	o := Options{Sysfs: "/sys"}
 	if err := s.Options.Decode(&o); err != nil {
 		return parsed{}, err
 	}
 	if o.ROM == "" {
-		return parsed{}, s.Options.Errorf("rom", "sensor %q: rom is required (the probe's id, e.g. 28-0316a2795aff; list them with ls /sys/bus/w1/devices)", s.ID)
+		return parsed{}, settings.Errorf(s.Options, "rom", "sensor %q: rom is required (the probe's id, e.g. 28-0316a2795aff; list them with ls /sys/bus/w1/devices)", s.ID)
 	}
 	a, err := ParseROM(o.ROM)
 	if err != nil {
-		return parsed{}, s.Options.Errorf("rom", "sensor %q: %v", s.ID, err)
+		return parsed{}, settings.Errorf(s.Options, "rom", "sensor %q: %v", s.ID, err)
 	}
 	switch byte(a) {
 	case 0x28, 0x22:
 	case 0x10:
 		if s.Bus != "" {
-			return parsed{}, s.Options.Errorf("rom", "sensor %q: a DS18S20 (family 10) is supported through the kernel's w1 bus only", s.ID)
+			return parsed{}, settings.Errorf(s.Options, "rom", "sensor %q: a DS18S20 (family 10) is supported through the kernel's w1 bus only", s.ID)
 		}
 	default:
-		return parsed{}, s.Options.Errorf("rom", "sensor %q: family 0x%02x is not a DS18B20 (28), DS1822 (22) or DS18S20 (10)", s.ID, byte(a))
+		return parsed{}, settings.Errorf(s.Options, "rom", "sensor %q: family 0x%02x is not a DS18B20 (28), DS1822 (22) or DS18S20 (10)", s.ID, byte(a))
 	}
 	p := parsed{rom: o.ROM, addr: a, sysfs: o.Sysfs, bridge: i2cbus.Addr{Address: o.Address, Mux: o.Mux}}
-	if s.Timeout.D() < time.Second {
-		return p, config.Errors{{File: s.Options.File(), Line: s.Line, Msg: fmt.Sprintf("sensor %q: a DS18B20 conversion takes up to 750 ms but the read timeout is %s; set every (or timeout) to at least 1s", s.ID, s.Timeout)}}
+	if s.Timeout < time.Second {
+		return p, settings.Errors{{File: s.Options.File(), Line: s.Options.Line(), Msg: fmt.Sprintf("sensor %q: a DS18B20 conversion takes up to 750 ms but the read timeout is %s; set every (or timeout) to at least 1s", s.ID, s.Timeout)}}
 	}
 	if s.Bus == "" {
 		if o.Address != 0 || o.Mux != nil {
-			return p, s.Options.Errorf("address", "sensor %q: address and mux are for a DS248x bridge on an I2C bus; add bus: or remove them", s.ID)
+			return p, settings.Errorf(s.Options, "address", "sensor %q: address and mux are for a DS248x bridge on an I2C bus; add bus: or remove them", s.ID)
 		}
 		return p, nil
 	}
@@ -83,7 +83,7 @@ func parse(s *config.Sensor) (parsed, error) {
 	return p, nil
 }
 
-func check(s *config.Sensor) ([]driver.ChannelInfo, error) {
+func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if _, err := parse(s); err != nil {
 		return nil, err
 	}

@@ -10,22 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/agent/config/configtest"
+
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/onewire"
 	"periph.io/x/conn/v3/onewire/onewiretest"
 
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus/i2cfake"
 )
 
-func sensorNoBus(t *testing.T, yaml string) *config.Sensor {
+func sensorNoBus(t *testing.T, yaml string) *driver.Sensor {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("gateway: {id: gw}\nmqtt: {embedded_broker: '127.0.0.1:0'}\nsensors:\n  - "+yaml+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cfg.Sensors[0]
+	return cfg.Sensors[0].DriverSensor(cfg.File)
 }
 
 const rom = "28-0316a2795aff"
@@ -123,9 +124,9 @@ func TestCheckOptions(t *testing.T) {
 		"{id: a, driver: ds18b20, rom: 28-xyz}":                                    "not a 1-Wire id",
 		"{id: a, driver: ds18b20, bus: i2c1, rom: 28-0316a2795aff, address: 0x20}": "not 0x20",
 	} {
-		var s *config.Sensor
+		var s *driver.Sensor
 		if strings.Contains(yaml, "bus:") {
-			s = i2cfake.Sensor(t, yaml)
+			s = configtest.Sensor(t, yaml)
 		} else {
 			s = sensorNoBus(t, yaml)
 		}
@@ -193,7 +194,7 @@ func TestBridgeAtStrappedAddress(t *testing.T) {
 		{Addr: 0x1A, W: []byte{0xE1, 0xF0}, R: []byte{0x18}}, // status after reset: RST set
 		{Addr: 0x1A, W: []byte{0xD2, 0xE1}, R: []byte{0x01}}, // write config, read back low nibble
 	}}
-	s := i2cfake.Sensor(t, "{id: a, driver: ds18b20, bus: i2c1, rom: "+rom+", address: 0x1a}")
+	s := configtest.Sensor(t, "{id: a, driver: ds18b20, bus: i2c1, rom: "+rom+", address: 0x1a}")
 	if _, err := check(s); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,5 @@
 // Package i2cfake has test helpers for the I2C drivers: a bus that can be "unplugged" in front of an
-// i2ctest.Playback, and a way to build a config.Sensor from a YAML snippet so options are decoded exactly
-// as the agent decodes them.
+// i2ctest.Playback, and opening a driver's device on it as the agent would.
 package i2cfake
 
 import (
@@ -13,7 +12,6 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -41,22 +39,10 @@ func (p *Plug) SetSpeed(f physic.Frequency) error { return nil }
 // String implements i2c.Bus.
 func (p *Plug) String() string { return "plug" }
 
-// Sensor parses a config holding the given sensor mapping (one YAML flow mapping or block) on a bus
-// i2c1 and returns the sensor.
-func Sensor(t testing.TB, sensorYAML string) *config.Sensor {
+// Open checks the sensor's options with d and opens it on bus, as the agent would. Build s from YAML with
+// agent/config/configtest.Sensor, so that its options are decoded exactly as the agent decodes them.
+func Open(t testing.TB, d driver.Driver, s *driver.Sensor, bus i2c.Bus) (driver.Poller, error) {
 	t.Helper()
-	doc := "gateway: {id: gw}\nmqtt: {embedded_broker: '127.0.0.1:0'}\nbuses:\n  - {id: i2c1, type: i2c, device: /dev/i2c-1}\nsensors:\n  - " + sensorYAML + "\n"
-	cfg, err := config.Parse("test.yaml", []byte(doc))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, doc)
-	}
-	return &cfg.Sensors[0]
-}
-
-// Open checks the sensor's options with d and opens it on bus, as the agent would.
-func Open(t testing.TB, d driver.Driver, sensorYAML string, bus i2c.Bus) (driver.Poller, error) {
-	t.Helper()
-	s := Sensor(t, sensorYAML)
 	if _, err := d.Check(s); err != nil {
 		return nil, err
 	}

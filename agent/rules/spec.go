@@ -1,33 +1,35 @@
-package config
+package rules
 
 import (
 	"math"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // Rule is one alarm rule. Exactly one kind applies: level (above/below), rate (rate_above/rate_below),
 // staleness (stale), state (state: true|false on a boolean channel) or composite (all/any of other rules).
 type Rule struct {
-	ID        string   `yaml:"id"`
-	Match     *Match   `yaml:"match"`
-	Above     *float64 `yaml:"above"`
-	Below     *float64 `yaml:"below"`
-	Clear     *float64 `yaml:"clear"`
-	For       Duration `yaml:"for"`
-	ClearFor  Duration `yaml:"clear_for"`
-	RateAbove *float64 `yaml:"rate_above"`
-	RateBelow *float64 `yaml:"rate_below"`
-	Per       Duration `yaml:"per"`
-	Window    Duration `yaml:"window"`
-	Stale     Duration `yaml:"stale"`
-	State     *bool    `yaml:"state"`
-	All       []string `yaml:"all"`
-	Any       []string `yaml:"any"`
-	Severity  string   `yaml:"severity"`
-	Latch     bool     `yaml:"latch"`
+	ID        string            `yaml:"id"`
+	Match     *Match            `yaml:"match"`
+	Above     *float64          `yaml:"above"`
+	Below     *float64          `yaml:"below"`
+	Clear     *float64          `yaml:"clear"`
+	For       settings.Duration `yaml:"for"`
+	ClearFor  settings.Duration `yaml:"clear_for"`
+	RateAbove *float64          `yaml:"rate_above"`
+	RateBelow *float64          `yaml:"rate_below"`
+	Per       settings.Duration `yaml:"per"`
+	Window    settings.Duration `yaml:"window"`
+	Stale     settings.Duration `yaml:"stale"`
+	State     *bool             `yaml:"state"`
+	All       []string          `yaml:"all"`
+	Any       []string          `yaml:"any"`
+	Severity  string            `yaml:"severity"`
+	Latch     bool              `yaml:"latch"`
 	// Message, when set, starts the alarm message ("UPS room battery string A: …"), before the generated
 	// description of what was measured.
 	Message string `yaml:"message"`
@@ -44,7 +46,7 @@ type Match struct {
 
 // MaxRateWindow bounds a rate rule's window: the engine keeps a fixed number of buckets per window, so a
 // longer one only blurs the fit, and a rate over hours is a level rule's job.
-const MaxRateWindow = Duration(24 * time.Hour)
+const MaxRateWindow = settings.Duration(24 * time.Hour)
 
 // Rule kinds.
 const (
@@ -91,13 +93,14 @@ func (m *Match) Matches(sensor string, ch reading.Channel, labels map[string]str
 	return true
 }
 
-func (r *Rule) applyDefaults() {
+// ApplyDefaults fills what a rule leaves out: severity warning; a rate per minute over twice that.
+func (r *Rule) ApplyDefaults() {
 	if r.Severity == "" {
 		r.Severity = "warning"
 	}
 	if r.RateAbove != nil || r.RateBelow != nil {
 		if r.Per == 0 {
-			r.Per = Duration(time.Minute)
+			r.Per = settings.Duration(time.Minute)
 		}
 		if r.Window == 0 {
 			r.Window = r.Per * 2
@@ -105,10 +108,18 @@ func (r *Rule) applyDefaults() {
 	}
 }
 
-func (cfg *Config) validateRules(c *collector) {
+// Validate checks a list of rules on their own, with their defaults: ids, kinds, thresholds, windows and
+// the references between composites. Every problem is located at its rule's line in file.
+func Validate(file string, rules []Rule) settings.Errors {
+	rules = slices.Clone(rules)
+	for i := range rules {
+		rules[i].ApplyDefaults()
+	}
+	var errs settings.Errors
+	c := collector{file: file, errs: &errs}
 	ids := map[string]*Rule{}
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
+	for i := range rules {
+		r := &rules[i]
 		switch {
 		case r.ID == "":
 			c.add(r.Line, "rule: id is required")
@@ -177,13 +188,13 @@ func (cfg *Config) validateRules(c *collector) {
 			switch {
 			case r.Window < r.Per/4:
 				c.add(r.Line, "rule %q: window %s is too short to fit a rate per %s", r.ID, r.Window, r.Per)
-			case r.Window < Duration(time.Second):
+			case r.Window < settings.Duration(time.Second):
 				c.add(r.Line, "rule %q: window %s is too short; fit a rate over at least 1s (several readings)", r.ID, r.Window)
 			case r.Window > MaxRateWindow:
 				c.add(r.Line, "rule %q: window %s is longer than %s", r.ID, r.Window, MaxRateWindow)
 			}
 		}
-		if r.Kind() == KindStale && r.Stale < Duration(time.Second) {
+		if r.Kind() == KindStale && r.Stale < settings.Duration(time.Second) {
 			c.add(r.Line, "rule %q: stale %s is too short (at least 1s)", r.ID, r.Stale)
 		}
 		if r.Kind() == KindComposite {
@@ -201,8 +212,8 @@ func (cfg *Config) validateRules(c *collector) {
 			}
 		}
 	}
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
+	for i := range rules {
+		r := &rules[i]
 		for _, ref := range append(append([]string{}, r.All...), r.Any...) {
 			if _, ok := ids[ref]; !ok {
 				c.add(r.Line, "rule %q: refers to rule %q, which is not defined", r.ID, ref)
@@ -229,11 +240,21 @@ func (cfg *Config) validateRules(c *collector) {
 		state[id] = 2
 		return false
 	}
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
+	for i := range rules {
+		r := &rules[i]
 		if state[r.ID] == 0 && visit(r.ID) {
 			c.add(r.Line, "rule %q: composite rules refer to each other in a loop", r.ID)
-			return
+			break
 		}
 	}
+	return errs
+}
+
+type collector struct {
+	file string
+	errs *settings.Errors
+}
+
+func (c collector) add(line int, format string, args ...any) {
+	c.errs.Add(c.file, line, format, args...)
 }

@@ -1,4 +1,4 @@
-package alarm
+package contract
 
 import (
 	"encoding/json"
