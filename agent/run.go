@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/schedule"
@@ -43,7 +43,7 @@ type Inbox interface {
 // Monitor says how the delivery path is doing, for /healthz and /metrics.
 type Monitor interface {
 	Health() error
-	WriteMetrics(w io.Writer)
+	WriteMetrics(w *promtext.Writer)
 }
 
 // Link is an opened delivery path, in the pieces Run uses.
@@ -82,8 +82,8 @@ func (noInbox) Answer(contract.Result)            {}
 
 type noMonitor struct{}
 
-func (noMonitor) Health() error          { return nil }
-func (noMonitor) WriteMetrics(io.Writer) {}
+func (noMonitor) Health() error                 { return nil }
+func (noMonitor) WriteMetrics(*promtext.Writer) {}
 
 // Static is an Opener that hands back link as it is: for tests and tools that take the transitions
 // themselves. The parts link leaves nil do nothing.

@@ -15,6 +15,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/store"
 	"github.com/rackwatch/rackwatch/drivers/sim"
@@ -61,8 +62,8 @@ func (f *fakeOutbox) link() *Link {
 	return &Link{Outbox: f, Monitor: f, Flush: f.Flush, Close: f.Close}
 }
 
-func (f *fakeOutbox) Health() error            { return nil }
-func (f *fakeOutbox) WriteMetrics(w io.Writer) { io.WriteString(w, "fake_outbox 1\n") }
+func (f *fakeOutbox) Health() error                   { return nil }
+func (f *fakeOutbox) WriteMetrics(w *promtext.Writer) { w.Sample("fake_outbox", 1) }
 func (f *fakeOutbox) Close(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true

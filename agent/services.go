@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 )
 
 var started = time.Now()
@@ -58,16 +57,16 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 func (a *runner) Health() error { return a.out.Health() }
 
 // WriteMetrics implements httpapi.Source.
-func (a *runner) WriteMetrics(w io.Writer) {
+func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Lock()
 	st := a.stats
 	nActive := len(a.active)
 	a.mu.Unlock()
-	fmt.Fprintf(w, "# HELP rackwatch_readings_total Readings evaluated by the rules.\n# TYPE rackwatch_readings_total counter\nrackwatch_readings_total %d\n", st.readings)
-	fmt.Fprintf(w, "# HELP rackwatch_transitions_total Alarm transitions produced.\n# TYPE rackwatch_transitions_total counter\nrackwatch_transitions_total %d\n", st.transitions)
-	fmt.Fprintf(w, "# HELP rackwatch_commands_total Operator commands received.\n# TYPE rackwatch_commands_total counter\nrackwatch_commands_total %d\n", st.commands)
-	fmt.Fprintf(w, "# HELP rackwatch_journal_errors_total Transition batches the journal failed to make durable.\n# TYPE rackwatch_journal_errors_total counter\nrackwatch_journal_errors_total %d\n", st.journalErrors)
-	fmt.Fprintf(w, "# HELP rackwatch_alarms Alarms not back to normal (active, or cleared but unacknowledged).\n# TYPE rackwatch_alarms gauge\nrackwatch_alarms %d\n", nActive)
+	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
+	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
+	w.One("rackwatch_commands_total", "Operator commands received.", promtext.Counter, float64(st.commands))
+	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
+	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.sched.WriteMetrics(w)
 	a.out.WriteMetrics(w)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 )
 
 func feed(t testing.TB, d *Delivery, from, to uint64) { feedBatch(t, d, from, to, 1) }
@@ -100,7 +101,7 @@ func waitMetrics(t testing.TB, d *Delivery, want ...string) {
 	deadline := time.Now().Add(failAfter)
 	for {
 		var mb bytes.Buffer
-		d.WriteMetrics(&mb)
+		d.WriteMetrics(promtext.New(&mb))
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(mb.String(), w+"\n") {

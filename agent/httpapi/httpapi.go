@@ -10,13 +10,15 @@ import (
 	"net/http"
 	"runtime"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/promtext"
 )
 
 // Source is what the agent exposes to the endpoints.
 type Source interface {
 	// Health is nil when the agent is delivering; otherwise it says what is wrong.
 	Health() error
-	WriteMetrics(w io.Writer)
+	WriteMetrics(w *promtext.Writer)
 	Status() Status
 }
 
@@ -65,8 +67,9 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		src.WriteMetrics(w)
-		writeRuntime(w)
+		pw := promtext.New(w)
+		src.WriteMetrics(pw)
+		writeRuntime(pw)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -87,18 +90,12 @@ func (s *Server) Close() error {
 	return s.srv.Shutdown(ctx)
 }
 
-func writeRuntime(w io.Writer) {
+func writeRuntime(w *promtext.Writer) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	fmt.Fprintln(w, "# HELP rackwatch_go_heap_bytes Bytes of allocated heap objects.")
-	fmt.Fprintln(w, "# TYPE rackwatch_go_heap_bytes gauge")
-	fmt.Fprintf(w, "rackwatch_go_heap_bytes %d\n", m.HeapAlloc)
-	fmt.Fprintln(w, "# HELP rackwatch_go_sys_bytes Bytes obtained from the OS by the Go runtime.")
-	fmt.Fprintln(w, "# TYPE rackwatch_go_sys_bytes gauge")
-	fmt.Fprintf(w, "rackwatch_go_sys_bytes %d\n", m.Sys)
-	fmt.Fprintln(w, "# HELP rackwatch_goroutines Goroutines running.")
-	fmt.Fprintln(w, "# TYPE rackwatch_goroutines gauge")
-	fmt.Fprintf(w, "rackwatch_goroutines %d\n", runtime.NumGoroutine())
+	w.One("rackwatch_go_heap_bytes", "Bytes of allocated heap objects.", promtext.Gauge, float64(m.HeapAlloc))
+	w.One("rackwatch_go_sys_bytes", "Bytes obtained from the OS by the Go runtime.", promtext.Gauge, float64(m.Sys))
+	w.One("rackwatch_goroutines", "Goroutines running.", promtext.Gauge, float64(runtime.NumGoroutine()))
 }
 
 // writePage renders the status page. It is written out by hand with every value escaped, rather than with

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/promtext"
 )
 
 type src struct {
@@ -15,9 +17,9 @@ type src struct {
 	st     Status
 }
 
-func (s *src) Health() error            { return s.health }
-func (s *src) WriteMetrics(w io.Writer) { io.WriteString(w, "rackwatch_test 1\n") }
-func (s *src) Status() Status           { return s.st }
+func (s *src) Health() error                   { return s.health }
+func (s *src) WriteMetrics(w *promtext.Writer) { w.Sample("rackwatch_test", 1) }
+func (s *src) Status() Status                  { return s.st }
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()

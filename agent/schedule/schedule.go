@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -150,21 +150,18 @@ func (sn *sensor) remember(ch reading.Channel) {
 }
 
 // WriteMetrics writes per-sensor read counters in the Prometheus text format.
-func (s *Scheduler) WriteMetrics(w io.Writer) {
+func (s *Scheduler) WriteMetrics(w *promtext.Writer) {
 	sns := append([]*sensor(nil), s.sensors...)
 	sort.Slice(sns, func(i, j int) bool { return sns[i].cfg.ID < sns[j].cfg.ID })
-	fmt.Fprintln(w, "# HELP rackwatch_sensor_reads_total Reads attempted per sensor (polls and pushed samples).")
-	fmt.Fprintln(w, "# TYPE rackwatch_sensor_reads_total counter")
+	w.Family("rackwatch_sensor_reads_total", "Reads attempted per sensor (polls and pushed samples).", promtext.Counter)
 	for _, sn := range sns {
-		fmt.Fprintf(w, "rackwatch_sensor_reads_total{sensor=%q} %d\n", sn.cfg.ID, sn.reads.Load())
+		w.Sample("rackwatch_sensor_reads_total", float64(sn.reads.Load()), "sensor", sn.cfg.ID)
 	}
-	fmt.Fprintln(w, "# HELP rackwatch_sensor_failures_total Reads that failed (error, timeout, panic, device not open).")
-	fmt.Fprintln(w, "# TYPE rackwatch_sensor_failures_total counter")
+	w.Family("rackwatch_sensor_failures_total", "Reads that failed (error, timeout, panic, device not open).", promtext.Counter)
 	for _, sn := range sns {
-		fmt.Fprintf(w, "rackwatch_sensor_failures_total{sensor=%q} %d\n", sn.cfg.ID, sn.failures.Load())
+		w.Sample("rackwatch_sensor_failures_total", float64(sn.failures.Load()), "sensor", sn.cfg.ID)
 	}
-	fmt.Fprintln(w, "# HELP rackwatch_driver_events_total Protocol events a driver counts (garbled frames, retries, ...).")
-	fmt.Fprintln(w, "# TYPE rackwatch_driver_events_total counter")
+	w.Family("rackwatch_driver_events_total", "Protocol events a driver counts (garbled frames, retries, ...).", promtext.Counter)
 	for _, sn := range sns {
 		c, _ := sn.counters.Load().(driver.Counters)
 		if c == nil {
@@ -177,13 +174,12 @@ func (s *Scheduler) WriteMetrics(w io.Writer) {
 		}
 		sort.Strings(kinds)
 		for _, k := range kinds {
-			fmt.Fprintf(w, "rackwatch_driver_events_total{sensor=%q,kind=%q} %d\n", sn.cfg.ID, k, m[k])
+			w.Sample("rackwatch_driver_events_total", float64(m[k]), "sensor", sn.cfg.ID, "kind", k)
 		}
 	}
-	fmt.Fprintln(w, "# HELP rackwatch_sensor_read_seconds Duration of the last read.")
-	fmt.Fprintln(w, "# TYPE rackwatch_sensor_read_seconds gauge")
+	w.Family("rackwatch_sensor_read_seconds", "Duration of the last read.", promtext.Gauge)
 	for _, sn := range sns {
-		fmt.Fprintf(w, "rackwatch_sensor_read_seconds{sensor=%q} %g\n", sn.cfg.ID, time.Duration(sn.lastDur.Load()).Seconds())
+		w.Sample("rackwatch_sensor_read_seconds", time.Duration(sn.lastDur.Load()).Seconds(), "sensor", sn.cfg.ID)
 	}
 }
 
