@@ -149,7 +149,7 @@ rules:
 	var raw map[string]any
 	json.Unmarshal(smoke[0].Payload, &raw)
 	for _, f := range []string{"gateway", "site", "alarm", "rule", "sensor", "channel", "severity", "state", "acked",
-		"shelved_until", "value", "unit", "threshold", "since", "time", "seq", "message", "labels"} {
+		"shelved_until", "value", "unit", "threshold", "since", "time", "seq", "episode", "message", "labels"} {
 		if _, ok := raw[f]; !ok {
 			t.Errorf("alarm object lacks %q: %s", f, smoke[0].Payload)
 		}

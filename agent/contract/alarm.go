@@ -25,24 +25,29 @@ type Alarm struct {
 	Site    string `json:"site"`
 	// Key is "<rule>/<sensor>/<channel>", or "<rule>" for a composite rule. It names the alarm in topics
 	// and in ack/shelve commands.
-	Key          string            `json:"alarm"`
-	Rule         string            `json:"rule"`
-	Sensor       string            `json:"sensor"`
-	Channel      string            `json:"channel"`
-	Severity     string            `json:"severity"`
-	State        string            `json:"state"`
-	Acked        bool              `json:"acked"`
-	AckedBy      string            `json:"acked_by,omitempty"`
-	ShelvedUntil *time.Time        `json:"shelved_until"`
-	Value        *float64          `json:"value"`
-	Unit         string            `json:"unit"`
-	Threshold    *float64          `json:"threshold"`
-	Since        time.Time         `json:"since"`
-	Time         time.Time         `json:"time"`
-	Seq          uint64            `json:"seq"`
-	Event        string            `json:"event"`
-	Message      string            `json:"message"`
-	Labels       map[string]string `json:"labels"`
+	Key          string     `json:"alarm"`
+	Rule         string     `json:"rule"`
+	Sensor       string     `json:"sensor"`
+	Channel      string     `json:"channel"`
+	Severity     string     `json:"severity"`
+	State        string     `json:"state"`
+	Acked        bool       `json:"acked"`
+	AckedBy      string     `json:"acked_by,omitempty"`
+	ShelvedUntil *time.Time `json:"shelved_until"`
+	Value        *float64   `json:"value"`
+	Unit         string     `json:"unit"`
+	Threshold    *float64   `json:"threshold"`
+	Since        time.Time  `json:"since"`
+	Time         time.Time  `json:"time"`
+	Seq          uint64     `json:"seq"`
+	// Episode is the seq of the first published transition (normally the raise) of the alarm's current
+	// active period, carried by its later updates and by the clear that ends it; after that, the episode
+	// that ended. A pager keys a page on (gateway, alarm, episode), so a clear always finds its page.
+	// 0 for an alarm never raised.
+	Episode uint64            `json:"episode"`
+	Event   string            `json:"event"`
+	Message string            `json:"message"`
+	Labels  map[string]string `json:"labels"`
 }
 
 // Events: what happened in a transition. The state fields say where the alarm is now; Event says how it
@@ -89,6 +94,7 @@ func (t *jsonTime) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// wire is the JSON form of Alarm, field for field in the contract's order, with times in its format.
 type wire struct {
 	Gateway      string            `json:"gateway"`
 	Site         string            `json:"site"`
@@ -107,6 +113,7 @@ type wire struct {
 	Since        jsonTime          `json:"since"`
 	Time         jsonTime          `json:"time"`
 	Seq          uint64            `json:"seq"`
+	Episode      uint64            `json:"episode"`
 	Event        string            `json:"event"`
 	Message      string            `json:"message"`
 	Labels       map[string]string `json:"labels"`
@@ -114,8 +121,10 @@ type wire struct {
 
 // MarshalJSON writes the contract's alarm object, times in RFC 3339 UTC with milliseconds.
 func (a Alarm) MarshalJSON() ([]byte, error) {
-	w := wire{a.Gateway, a.Site, a.Key, a.Rule, a.Sensor, a.Channel, a.Severity, a.State, a.Acked, a.AckedBy,
-		nil, a.Value, a.Unit, a.Threshold, jsonTime(a.Since), jsonTime(a.Time), a.Seq, a.Event, a.Message, a.Labels}
+	w := wire{Gateway: a.Gateway, Site: a.Site, Key: a.Key, Rule: a.Rule, Sensor: a.Sensor, Channel: a.Channel,
+		Severity: a.Severity, State: a.State, Acked: a.Acked, AckedBy: a.AckedBy, Value: a.Value, Unit: a.Unit,
+		Threshold: a.Threshold, Since: jsonTime(a.Since), Time: jsonTime(a.Time), Seq: a.Seq, Episode: a.Episode,
+		Event: a.Event, Message: a.Message, Labels: a.Labels}
 	if a.ShelvedUntil != nil {
 		t := jsonTime(*a.ShelvedUntil)
 		w.ShelvedUntil = &t
@@ -132,8 +141,10 @@ func (a *Alarm) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*a = Alarm{w.Gateway, w.Site, w.Key, w.Rule, w.Sensor, w.Channel, w.Severity, w.State, w.Acked, w.AckedBy,
-		nil, w.Value, w.Unit, w.Threshold, time.Time(w.Since), time.Time(w.Time), w.Seq, w.Event, w.Message, w.Labels}
+	*a = Alarm{Gateway: w.Gateway, Site: w.Site, Key: w.Key, Rule: w.Rule, Sensor: w.Sensor, Channel: w.Channel,
+		Severity: w.Severity, State: w.State, Acked: w.Acked, AckedBy: w.AckedBy, Value: w.Value, Unit: w.Unit,
+		Threshold: w.Threshold, Since: time.Time(w.Since), Time: time.Time(w.Time), Seq: w.Seq, Episode: w.Episode,
+		Event: w.Event, Message: w.Message, Labels: w.Labels}
 	if w.ShelvedUntil != nil && !time.Time(*w.ShelvedUntil).IsZero() {
 		t := time.Time(*w.ShelvedUntil)
 		a.ShelvedUntil = &t

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +40,46 @@ func TestNullFields(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("missing %s in %s", want, b)
 		}
+	}
+}
+
+// TestEveryFieldRoundTrips fills every field of Alarm and checks that the JSON carries each one back, so a
+// field added to Alarm but forgotten in its wire form fails here.
+func TestEveryFieldRoundTrips(t *testing.T) {
+	at := time.Date(2026, 11, 25, 1, 2, 3, 4e6, time.UTC)
+	var a Alarm
+	v := reflect.ValueOf(&a).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString("x" + v.Type().Field(i).Name)
+		case bool:
+			f.SetBool(true)
+		case uint64:
+			f.SetUint(uint64(i + 1))
+		case *float64:
+			f.Set(reflect.ValueOf(Float(float64(i) + 0.5)))
+		case time.Time:
+			f.Set(reflect.ValueOf(at.Add(time.Duration(i) * time.Second)))
+		case *time.Time:
+			tt := at.Add(time.Hour)
+			f.Set(reflect.ValueOf(&tt))
+		case map[string]string:
+			f.Set(reflect.ValueOf(map[string]string{"k": "v"}))
+		default:
+			t.Fatalf("field %s: type %s not covered by this test", v.Type().Field(i).Name, f.Type())
+		}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Alarm
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, back) {
+		t.Errorf("round trip lost fields:\n%+v\n%+v\n%s", a, back, b)
 	}
 }

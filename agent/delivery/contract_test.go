@@ -91,7 +91,7 @@ func TestContractEmbeddedBroker(t *testing.T) {
 	var raw map[string]any
 	json.Unmarshal(onTopic(ms, "rackwatch/gw1/events")[0].Payload, &raw)
 	for _, f := range []string{"gateway", "site", "alarm", "rule", "sensor", "channel", "severity", "state", "acked",
-		"shelved_until", "value", "unit", "threshold", "since", "time", "seq", "message", "labels"} {
+		"shelved_until", "value", "unit", "threshold", "since", "time", "seq", "episode", "message", "labels"} {
 		if _, ok := raw[f]; !ok {
 			t.Errorf("alarm payload lacks %q: %s", f, onTopic(ms, "rackwatch/gw1/events")[0].Payload)
 		}

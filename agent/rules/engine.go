@@ -485,6 +485,7 @@ func (e *Engine) raise(s *series, now time.Time, out []contract.Alarm) []contrac
 		return out
 	}
 	s.a.State, s.a.Acked, s.a.AckedBy, s.a.Since = contract.Active, false, "", now
+	s.a.Episode = 0 // a new active period: its first published transition names it (emit)
 	e.setActive(s.r, +1)
 	e.describe(s, now)
 	return e.emit(s, contract.EventRaise, now, false, out)
@@ -527,6 +528,10 @@ func (e *Engine) emit(s *series, event string, now time.Time, command bool, out 
 	}
 	e.seq++
 	s.a.Event, s.a.Seq, s.a.Time = event, e.seq, now
+	if s.a.State == contract.Active && s.a.Episode == 0 {
+		// Normally the raise; the unshelve when the alarm rose while it was shelved.
+		s.a.Episode = e.seq
+	}
 	s.published = true
 	return append(out, s.a)
 }

@@ -441,3 +441,42 @@ func TestAckUnknownAlarm(t *testing.T) {
 		t.Fatalf("result %s", got)
 	}
 }
+
+// TestEpisode: a page and its resolution are matched by (gateway, alarm, episode). The episode is the seq
+// of the raise that opened the active period, kept by its ack and its clear; the next period has a new
+// one; a raise hidden by a shelve takes the seq of the unshelve that first publishes it.
+func TestEpisode(t *testing.T) {
+	g := newRig(t, `  - {id: warm, match: {sensor: r1.inlet, channel: temperature}, above: 27, clear: 26}`)
+	const k = "warm/r1.inlet/temperature"
+	expect(t, "raise", g.read(0, "r1.inlet", "temperature", 30), "raise "+k+" active")
+	if a := g.last(); a.Episode != a.Seq {
+		t.Fatalf("raise: episode %d, seq %d", a.Episode, a.Seq)
+	}
+	first := g.last().Seq
+	if _, err := g.cmd(contract.Ack, `{"alarm":"`+k+`","by":"ops"}`, 1); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "clear", g.read(2, "r1.inlet", "temperature", 20), "clear "+k+" cleared")
+	for _, a := range g.all {
+		if a.Episode != first {
+			t.Fatalf("%s carries episode %d, want %d", a.Event, a.Episode, first)
+		}
+	}
+	expect(t, "raise again", g.read(3, "r1.inlet", "temperature", 30), "raise "+k+" active")
+	second := g.last()
+	if second.Episode != second.Seq || second.Episode == first {
+		t.Fatalf("second period: episode %d seq %d", second.Episode, second.Seq)
+	}
+	expect(t, "clear again", g.read(4, "r1.inlet", "temperature", 20), "clear "+k+" cleared")
+	if _, err := g.cmd(contract.Shelve, `{"alarm":"`+k+`","by":"tech","until":"2026-11-25T01:00:00Z"}`, 5); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "raise while shelved is not published", g.read(6, "r1.inlet", "temperature", 30))
+	if _, err := g.cmd(contract.Shelve, `{"alarm":"`+k+`","by":"tech","until":null}`, 7); err != nil {
+		t.Fatal(err)
+	}
+	un := g.last()
+	if un.Event != contract.EventUnshelv || un.State != contract.Active || un.Episode != un.Seq {
+		t.Fatalf("unshelve of a risen alarm: %s %s episode %d seq %d", un.Event, un.State, un.Episode, un.Seq)
+	}
+}

@@ -96,6 +96,10 @@ func (e *Engine) Restore(st State) error {
 			t := a.ShelvedUntil.UTC()
 			a.ShelvedUntil = &t
 		}
+		if a.State == contract.Active && a.Episode == 0 {
+			// Saved before alarms carried episodes: the last seq of the period stands for it from now on.
+			a.Episode = a.Seq
+		}
 		s.a, s.published, s.base = a, true, a.Message
 		s.condCleared = a.State == contract.Active && latched[a.Key] && s.r.latch
 		s.cond = a.State == contract.Active && !s.condCleared
