@@ -57,11 +57,14 @@ func (d regDev) tx(w, r []byte) error {
 	return nil
 }
 
+// device is one chip on the fake bus.
+type device interface{ tx(w, r []byte) error }
+
 // fakeBus is a root bus with a PCA9548A at 0x70.
 type fakeBus struct {
-	root     map[uint16]regDev
+	root     map[uint16]device
 	mask     byte
-	channels [8]map[uint16]regDev
+	channels [8]map[uint16]device
 }
 
 var errNACK = errors.New("nack")
@@ -97,7 +100,7 @@ func hdc() regDev { return commandChip(map[string][]byte{"\x37\x81": i2cfake.Sen
 func TestScanFindsSensorsBehindMux(t *testing.T) {
 	sleep = func(time.Duration) {}
 	b := &fakeBus{
-		root: map[uint16]regDev{
+		root: map[uint16]device{
 			0x76: dev(map[string][]byte{"\xd0": {0x60}}),
 			0x77: dev(map[string][]byte{"\xd0": {0x58}}),
 			0x48: dev(map[string][]byte{"\x01": {0x60, 0xA0}}),
@@ -108,8 +111,8 @@ func TestScanFindsSensorsBehindMux(t *testing.T) {
 		},
 		mask: 0x00,
 	}
-	b.channels[2] = map[uint16]regDev{0x44: hdc()}
-	b.channels[5] = map[uint16]regDev{0x44: hdc()}
+	b.channels[2] = map[uint16]device{0x44: hdc()}
+	b.channels[5] = map[uint16]device{0x44: hdc()}
 	found := Scan(b)
 	var got []string
 	for _, f := range found {
