@@ -88,7 +88,7 @@ func newBridge(family byte, serial uint64) *bridge {
 
 func scanReport(t *testing.T, b *fakeBus) string {
 	t.Helper()
-	found := Scan(b)
+	found := Scan(b, chips)
 	var lines []string
 	for _, f := range found {
 		lines = append(lines, f.String())

@@ -12,15 +12,24 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/i2c/ads1115"
+	"github.com/rackwatch/rackwatch/drivers/i2c/aht20"
 	"github.com/rackwatch/rackwatch/drivers/i2c/bme280"
 	"github.com/rackwatch/rackwatch/drivers/i2c/hdc302x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus/i2cfake"
 	"github.com/rackwatch/rackwatch/drivers/i2c/ina219"
+	"github.com/rackwatch/rackwatch/drivers/i2c/mcp9808"
 	"github.com/rackwatch/rackwatch/drivers/i2c/scd4x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
 	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
 )
+
+// chips are the identifiers the binary compiles in, in its order (cmd/rackwatch's i2cChips): the tests
+// here may import the chip packages, the scanner may not.
+var chips = []i2cbus.Identifier{
+	bme280.Identifier, mcp9808.Identifier, aht20.Identifier, sgp30.Identifier, scd4x.Identifier,
+	hdc302x.Identifier, ina219.Identifier, tmp102.Identifier, ads1115.Identifier,
+}
 
 // regDev is a register- or command-addressed chip: a write sets the pointer (register or command) and a
 // read returns that register's bytes. A commandChip NACKs a read when no command is pending, as
@@ -113,7 +122,7 @@ func TestScanFindsSensorsBehindMux(t *testing.T) {
 	}
 	b.channels[2] = map[uint16]device{0x44: hdc()}
 	b.channels[5] = map[uint16]device{0x44: hdc()}
-	found := Scan(b)
+	found := Scan(b, chips)
 	var got []string
 	for _, f := range found {
 		got = append(got, f.String())
