@@ -49,3 +49,21 @@ func registry() *driver.Registry {
 	fwbridge.Register(r)
 	return r
 }
+
+// i2cChips lists the I2C chips `rackwatch scan` can name: every chip driver above exports its Identifier,
+// and the scanner, which imports no driver, asks them in this order. HDC302x comes before INA219 (they
+// share 0x44-0x47, and its command probe goes first), TMP102 before ADS1115 (the order of "TMP102 or
+// ADS1115 (could not tell)").
+func i2cChips() []i2cbus.Identifier {
+	return []i2cbus.Identifier{
+		bme280.Identifier,
+		mcp9808.Identifier,
+		aht20.Identifier,
+		sgp30.Identifier,
+		scd4x.Identifier,
+		hdc302x.Identifier,
+		ina219.Identifier,
+		tmp102.Identifier,
+		ads1115.Identifier,
+	}
+}

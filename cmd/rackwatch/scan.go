@@ -74,7 +74,7 @@ func cmdScan(args []string) int {
 		return 2
 	}
 	defer b.Close()
-	found := i2cscan.Scan(b)
+	found := i2cscan.Scan(b, i2cChips())
 	fmt.Printf("# %s (%s): %d device(s). Rename the ids after where each sensor is (r12.inlet);\n# lines marked unconfirmed were recognised by address only.\nsensors:\n", id, device, len(found))
 	for _, l := range i2cscan.ConfigLines(id, found) {
 		fmt.Println(l)

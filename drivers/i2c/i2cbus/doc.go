@@ -8,6 +8,8 @@
 // configures it, Measure reads one sample per channel) and call Open. Errors from a chip driver are
 // wrapped here with the sensor id, bus id and address, so every failure an operator sees says which
 // device it is: "bme280: sensor r12.inlet on bus i2c1 at 0x76 via mux 0x70 channel 3: read 0xd0: ...".
+// Each chip package also exports an Identifier, its part's id probe for `rackwatch scan`: the scanner
+// (i2cscan) is handed the Identifiers of the chips compiled in and never imports a chip driver.
 //
 // The PCA9548A multiplexer is a sensor option (`mux: {address: 0x70, channel: 3}`) rather than a bus of
 // its own: the installer writes one line per sensor and sees where it is wired. periph's pca9548 package

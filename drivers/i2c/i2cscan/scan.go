@@ -2,6 +2,7 @@ package i2cscan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,9 +11,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/devices/v3/ds248x"
 
-	"github.com/rackwatch/rackwatch/drivers/i2c/bme280"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
-	"github.com/rackwatch/rackwatch/drivers/i2c/mcp9808"
 )
 
 // Found is one device that answered.
@@ -29,19 +28,20 @@ type Found struct {
 	ROMs []string
 }
 
-// Scan probes bus and returns what it found, sorted by mux channel and address.
-func Scan(bus i2c.Bus) []Found {
+// Scan probes bus and returns what it found, sorted by mux channel and address. ids are the chips it can
+// name, asked in this order (see i2cbus.Identifier); multiplexers and DS248x 1-Wire bridges it finds
+// itself.
+func Scan(bus i2c.Bus, ids []i2cbus.Identifier) []Found {
 	var out []Found
 	root := present(bus, nil)
 	for _, a := range root {
-		f := identify(bus, a)
-		out = append(out, f)
+		out = append(out, identify(bus, a, ids))
 	}
 	for _, f := range out {
 		if f.Driver != "pca9548" {
 			continue
 		}
-		out = append(out, behindMux(bus, f.Addr, root)...)
+		out = append(out, behindMux(bus, f.Addr, root, ids)...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		ki, kj := muxKey(out[i].Mux), muxKey(out[j].Mux)
@@ -74,7 +74,7 @@ func present(bus i2c.Bus, skip []uint16) []uint16 {
 	var out []uint16
 	var b [1]byte
 	for a := uint16(0x08); a <= 0x77; a++ {
-		if contains(skip, a) {
+		if slices.Contains(skip, a) {
 			continue
 		}
 		if bus.Tx(a, nil, b[:]) == nil {
@@ -92,16 +92,7 @@ func present(bus i2c.Bus, skip []uint16) []uint16 {
 // sleep is time.Sleep; the scan is a command-line tool with nothing else to do meanwhile.
 var sleep = time.Sleep
 
-func contains(l []uint16, v uint16) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func behindMux(bus i2c.Bus, mux uint16, root []uint16) []Found {
+func behindMux(bus i2c.Bus, mux uint16, root []uint16, ids []i2cbus.Identifier) []Found {
 	var prev [1]byte
 	if bus.Tx(mux, nil, prev[:]) != nil {
 		return nil
@@ -114,7 +105,7 @@ func behindMux(bus i2c.Bus, mux uint16, root []uint16) []Found {
 		}
 		// Devices on the root bus answer on every channel; only new addresses are behind this one.
 		for _, a := range present(bus, root) {
-			f := identify(bus, a)
+			f := identify(bus, a, ids)
 			f.Mux = &i2cbus.Mux{Address: mux, Channel: ch}
 			out = append(out, f)
 		}
@@ -122,120 +113,96 @@ func behindMux(bus i2c.Bus, mux uint16, root []uint16) []Found {
 	return out
 }
 
+// muxName is what the scan says about a PCA9548A.
+const muxName = "PCA9548A I2C multiplexer (channel register reads back)"
+
+// isMux tests for a PCA9548A at 0x70-0x77. Its only register is the channel mask, which reads back what
+// was written. At 0x76/0x77, where BME280s and BMP280s sit, the test is their chip id read itself: the
+// mux takes the 0xD0 written as its channel mask and reads it back (its previous mask is then put back),
+// a Bosch part answers its chip id.
+func isMux(bus i2c.Bus, a uint16) bool {
+	switch {
+	case a == 0x76 || a == 0x77:
+		prev, _ := read(bus, a, nil, 1)
+		id, ok := read(bus, a, []byte{0xD0}, 1)
+		if ok && id[0] == 0xD0 {
+			bus.Tx(a, prev, nil)
+			return true
+		}
+		return false
+	case a >= 0x70 && a <= 0x75:
+		prev, ok := read(bus, a, nil, 1)
+		if !ok {
+			return false
+		}
+		defer bus.Tx(a, prev, nil)
+		if bus.Tx(a, []byte{0x05}, nil) != nil {
+			return false
+		}
+		got, ok := read(bus, a, nil, 1)
+		return ok && got[0] == 0x05
+	}
+	return false
+}
+
 func read(bus i2c.Bus, a uint16, w []byte, n int) ([]byte, bool) {
 	r := make([]byte, n)
 	return r, bus.Tx(a, w, r) == nil
 }
 
-func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
+// bridgeName is the DS2482/DS2483 in "could not tell" messages.
+const bridgeName = "DS2482/DS2483 1-Wire bridge"
 
-// isMux tests for a PCA9548A: its only register is the channel mask, which reads back what was written.
-func isMux(bus i2c.Bus, a uint16) bool {
-	prev, ok := read(bus, a, nil, 1)
-	if !ok {
-		return false
-	}
-	defer bus.Tx(a, prev, nil)
-	if bus.Tx(a, []byte{0x05}, nil) != nil {
-		return false
-	}
-	got, ok := read(bus, a, nil, 1)
-	return ok && got[0] == 0x05
+// isBridgeAddr reports whether a DS2482-100/-800 or DS2483 can be strapped to a.
+func isBridgeAddr(a uint16) bool { return a >= 0x18 && a <= 0x1F }
+
+// guess is one identifier's unconfirmed answer.
+type guess struct {
+	chip string
+	id   i2cbus.Identity
 }
 
-// sensirion sends a command, waits the longest execution time of the probed commands (get_feature_set,
-// 10 ms), and reads one CRC-checked word.
-func sensirion(bus i2c.Bus, a uint16, cmd uint16) (uint16, bool) {
-	if bus.Tx(a, []byte{byte(cmd >> 8), byte(cmd)}, nil) != nil {
-		return 0, false
-	}
-	sleep(10 * time.Millisecond)
-	b, ok := read(bus, a, nil, 3)
-	if !ok || i2cbus.CRC8(b[:2]) != b[2] {
-		return 0, false
-	}
-	return be16(b), true
-}
-
-func identify(bus i2c.Bus, a uint16) Found {
+// identify names the device at a: a multiplexer first, then the chips' identifiers in order (the first
+// sure answer wins), then, at a bridge address, a DS248x 1-Wire bridge search. Without a sure answer one
+// guess is reported as it is and several as "A or B (could not tell)".
+func identify(bus i2c.Bus, a uint16, ids []i2cbus.Identifier) Found {
 	f := Found{Addr: a}
-	switch {
-	case a == 0x76 || a == 0x77:
-		prev, _ := read(bus, a, nil, 1)
-		id, ok := read(bus, a, []byte{0xD0}, 1)
+	if isMux(bus, a) {
+		f.Driver, f.What, f.Sure = "pca9548", muxName, true
+		return f
+	}
+	var guesses []guess
+	for _, c := range ids {
+		if !slices.Contains(c.Addrs, a) {
+			continue
+		}
+		id, ok := c.Identify(bus, a)
 		switch {
-		case ok && id[0] == 0xD0:
-			// A PCA9548A latched 0xD0 as its channel mask: put the old one back.
-			bus.Tx(a, prev, nil)
-			f.Driver, f.What, f.Sure = "pca9548", "PCA9548A I2C multiplexer (channel register reads back)", true
-		case ok && id[0] == bme280.IDBME280:
-			f.Driver, f.What, f.Sure = "bme280", "BME280 (chip id 0x60)", true
-		case ok && bme280.IsBMP280(id[0]):
-			f.Driver, f.What, f.Sure = "bmp280", fmt.Sprintf("BMP280 (chip id 0x%02x; no humidity even if sold as BME280)", id[0]), true
-		case ok:
-			f.What = bme280.ChipName(id[0]) + " at a Bosch address (no rackwatch driver)"
+		case !ok:
+		case id.Sure:
+			f.Driver, f.What, f.Sure = id.Driver, id.What, true
+			return f
+		default:
+			guesses = append(guesses, guess{c.Chip, id})
 		}
-	case a >= 0x70 && a <= 0x75:
-		if isMux(bus, a) {
-			f.Driver, f.What, f.Sure = "pca9548", "PCA9548A I2C multiplexer (channel register reads back)", true
-		}
-	case a >= 0x18 && a <= 0x1F:
-		m, ok1 := read(bus, a, []byte{0x06}, 2)
-		d, ok2 := read(bus, a, []byte{0x07}, 2)
-		if ok1 && ok2 && be16(m) == mcp9808.ManufacturerID && d[0] == mcp9808.DeviceID {
-			f.Driver, f.What, f.Sure = "mcp9808", "MCP9808 (manufacturer 0x0054, device 0x04)", true
-			break
-		}
-		f.What = "DS2482/DS2483 1-Wire bridge?"
+	}
+	if isBridgeAddr(a) {
 		if roms, ok := searchBridge(bus, a); ok {
 			f.Driver, f.What, f.Sure, f.ROMs = "ds18b20", fmt.Sprintf("DS248x 1-Wire bridge with %d DS18B20 probe(s)", len(roms)), true, roms
+			return f
 		}
-	case a == 0x38:
-		st, ok := read(bus, a, []byte{0x71}, 1)
-		if ok && st[0]&0x08 != 0 {
-			f.Driver, f.What, f.Sure = "aht20", "AHT20 (status: calibrated)", true
-		} else {
-			f.Driver, f.What = "aht20", "AHT20 (by address)"
+		guesses = append(guesses, guess{bridgeName, i2cbus.Identity{What: bridgeName + "?"}})
+	}
+	switch len(guesses) {
+	case 0:
+	case 1:
+		f.Driver, f.What = guesses[0].id.Driver, guesses[0].id.What
+	default:
+		chips := make([]string, len(guesses))
+		for i, g := range guesses {
+			chips[i] = g.chip
 		}
-	case a == 0x58:
-		if fs, ok := sensirion(bus, a, 0x202F); ok && fs>>12 == 0 {
-			f.Driver, f.What, f.Sure = "sgp30", fmt.Sprintf("SGP30 (feature set 0x%04x)", fs), true
-		} else {
-			f.Driver, f.What = "sgp30", "SGP30 (by address)"
-		}
-	case a == 0x62:
-		// get_data_ready_status answers in idle and in periodic mode; the serial number would need
-		// stopping a running measurement.
-		if _, ok := sensirion(bus, a, 0xE4B8); ok {
-			f.Driver, f.What, f.Sure = "scd4x", "SCD40/SCD41 (answers get_data_ready_status with a valid CRC)", true
-		} else {
-			f.Driver, f.What = "scd4x", "SCD40/SCD41 (by address)"
-		}
-	case a >= 0x40 && a <= 0x4F:
-		if a >= 0x44 && a <= 0x47 {
-			if id, ok := sensirion(bus, a, 0x3781); ok && id == 0x3000 {
-				f.Driver, f.What, f.Sure = "hdc302x", "HDC302x (manufacturer 0x3000)", true
-				break
-			}
-		}
-		cfg, ok := read(bus, a, []byte{0x00}, 2)
-		if ok && be16(cfg) == 0x399F {
-			f.Driver, f.What, f.Sure = "ina219", "INA219 (configuration register at its reset value)", true
-			break
-		}
-		if a >= 0x48 && a <= 0x4B {
-			c1, ok := read(bus, a, []byte{0x01}, 2)
-			switch {
-			case ok && c1[0]&0x60 == 0x60 && c1[1]&0x1F == 0:
-				f.Driver, f.What, f.Sure = "tmp102", "TMP102 (read-only resolution bits 11)", true
-			case ok && be16(c1)&0x8103 == 0x8103:
-				f.Driver, f.What, f.Sure = "ads1115", "ADS1115 (idle single-shot configuration)", true
-			default:
-				f.What = "TMP102 or ADS1115 (could not tell)"
-			}
-			break
-		}
-		f.Driver, f.What = "ina219", "INA219? (by address)"
+		f.What = strings.Join(chips[:len(chips)-1], ", ") + " or " + chips[len(chips)-1] + " (could not tell)"
 	}
 	if f.What == "" {
 		f.What = "unknown device"

@@ -12,15 +12,24 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/i2c/ads1115"
+	"github.com/rackwatch/rackwatch/drivers/i2c/aht20"
 	"github.com/rackwatch/rackwatch/drivers/i2c/bme280"
 	"github.com/rackwatch/rackwatch/drivers/i2c/hdc302x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus/i2cfake"
 	"github.com/rackwatch/rackwatch/drivers/i2c/ina219"
+	"github.com/rackwatch/rackwatch/drivers/i2c/mcp9808"
 	"github.com/rackwatch/rackwatch/drivers/i2c/scd4x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
 	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
 )
+
+// chips are the identifiers the binary compiles in, in its order (cmd/rackwatch's i2cChips): the tests
+// here may import the chip packages, the scanner may not.
+var chips = []i2cbus.Identifier{
+	bme280.Identifier, mcp9808.Identifier, aht20.Identifier, sgp30.Identifier, scd4x.Identifier,
+	hdc302x.Identifier, ina219.Identifier, tmp102.Identifier, ads1115.Identifier,
+}
 
 // regDev is a register- or command-addressed chip: a write sets the pointer (register or command) and a
 // read returns that register's bytes. A commandChip NACKs a read when no command is pending, as
@@ -57,11 +66,14 @@ func (d regDev) tx(w, r []byte) error {
 	return nil
 }
 
+// device is one chip on the fake bus.
+type device interface{ tx(w, r []byte) error }
+
 // fakeBus is a root bus with a PCA9548A at 0x70.
 type fakeBus struct {
-	root     map[uint16]regDev
+	root     map[uint16]device
 	mask     byte
-	channels [8]map[uint16]regDev
+	channels [8]map[uint16]device
 }
 
 var errNACK = errors.New("nack")
@@ -97,7 +109,7 @@ func hdc() regDev { return commandChip(map[string][]byte{"\x37\x81": i2cfake.Sen
 func TestScanFindsSensorsBehindMux(t *testing.T) {
 	sleep = func(time.Duration) {}
 	b := &fakeBus{
-		root: map[uint16]regDev{
+		root: map[uint16]device{
 			0x76: dev(map[string][]byte{"\xd0": {0x60}}),
 			0x77: dev(map[string][]byte{"\xd0": {0x58}}),
 			0x48: dev(map[string][]byte{"\x01": {0x60, 0xA0}}),
@@ -108,9 +120,9 @@ func TestScanFindsSensorsBehindMux(t *testing.T) {
 		},
 		mask: 0x00,
 	}
-	b.channels[2] = map[uint16]regDev{0x44: hdc()}
-	b.channels[5] = map[uint16]regDev{0x44: hdc()}
-	found := Scan(b)
+	b.channels[2] = map[uint16]device{0x44: hdc()}
+	b.channels[5] = map[uint16]device{0x44: hdc()}
+	found := Scan(b, chips)
 	var got []string
 	for _, f := range found {
 		got = append(got, f.String())

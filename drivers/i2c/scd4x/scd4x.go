@@ -13,6 +13,9 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
+// Addresses: the SCD40 and SCD41 have one fixed address.
+var Addresses = []uint16{0x62}
+
 // Period is the SCD4x's measurement interval in periodic mode.
 const Period = 5 * time.Second
 
@@ -97,7 +100,7 @@ func appendValues(out []driver.Sample, w [3]uint16) []driver.Sample {
 
 func newDriver(now func() time.Time) driver.Driver {
 	d := i2cbus.Spec{
-		Name: "scd4x", Chip: "SCD4x", Addresses: []uint16{0x62},
+		Name: "scd4x", Chip: "SCD4x", Addresses: Addresses,
 		Channels: driver.Channels(reading.CO2, reading.Temperature, reading.Humidity, reading.DewPoint),
 		New:      func() i2cbus.Chip { return &chip{now: now} },
 	}.Driver()

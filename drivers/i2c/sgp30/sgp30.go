@@ -20,6 +20,9 @@ const (
 	EthanolRaw reading.Channel = "ethanol_raw"
 )
 
+// Addresses: the SGP30 has one fixed address.
+var Addresses = []uint16{0x58}
+
 // WarmUp is how long after iaq_init the chip returns fixed values.
 const WarmUp = 15 * time.Second
 
@@ -100,7 +103,7 @@ func decode(s *driver.Sensor) (Options, i2cbus.Addr, error) {
 		return o, i2cbus.Addr{}, err
 	}
 	a := i2cbus.Addr{Address: o.Address, Mux: o.Mux}
-	if err := a.Check(s, "SGP30", []uint16{0x58}); err != nil {
+	if err := a.Check(s, "SGP30", Addresses); err != nil {
 		return o, a, err
 	}
 	if s.Every != time.Second {

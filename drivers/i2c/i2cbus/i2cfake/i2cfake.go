@@ -1,19 +1,22 @@
 // Package i2cfake has test helpers for the I2C drivers: a bus that can be "unplugged" in front of an
-// i2ctest.Playback, and opening a driver's device on it as the agent would.
+// i2ctest.Playback, opening a driver's device on it as the agent would, and asking a chip's Identifier.
 package i2cfake
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 
 	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/drivers/i2c/i2cbus"
 )
 
 // ErrNACK is what an unplugged device looks like on Linux i2c-dev (the kernel returns ENXIO / EREMOTEIO).
@@ -51,6 +54,22 @@ func Open(t testing.TB, d driver.Driver, s *driver.Sensor, bus i2c.Bus) (driver.
 		return nil, err
 	}
 	return dev.(driver.Poller), nil
+}
+
+// Identify asks id about the device at addr on an i2ctest.Playback of ops and fails the test unless addr
+// is one of id.Addrs and every op was played, in order. A transaction beyond ops is NACKed, as by a
+// device that does not answer it.
+func Identify(t testing.TB, id i2cbus.Identifier, addr uint16, ops ...i2ctest.IO) (i2cbus.Identity, bool) {
+	t.Helper()
+	if !slices.Contains(id.Addrs, addr) {
+		t.Fatalf("%s: 0x%02x is not one of its addresses %#x", id.Chip, addr, id.Addrs)
+	}
+	pb := &i2ctest.Playback{Ops: ops, DontPanic: true}
+	got, ok := id.Identify(pb, addr)
+	if err := pb.Close(); err != nil {
+		t.Errorf("%s at 0x%02x: %v", id.Chip, addr, err)
+	}
+	return got, ok
 }
 
 // Value returns the value of channel ch in samples, failing the test if it is missing or bad.
