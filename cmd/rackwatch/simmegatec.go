@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rackwatch/rackwatch/drivers/megatec/megatecsim"
 	"github.com/rackwatch/rackwatch/drivers/sim"
@@ -47,28 +46,14 @@ func simMegatec(ctx context.Context, args []string, out io.Writer) int {
 		fmt.Fprintln(os.Stderr, "rackwatch sim megatec:", err)
 		return 2
 	}
-	p, err := megatecsim.OpenPTY()
+	cfg := megatecsim.Config{Source: sc.Value, Speed: *speed, PerCell: *perCell, BatteryNominal: *nominal}
+	err = megatecsim.ServePTY(ctx, cfg, func(path string) {
+		fmt.Fprintln(out, path)
+		fmt.Fprintf(os.Stderr, "serving a Megatec UPS (scenario %s) on %s; Ctrl-C to stop\n", *scenario, path)
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rackwatch sim megatec:", err)
 		return 1
 	}
-	defer p.Close()
-	start := time.Now()
-	emu := megatecsim.New(megatecsim.Config{
-		Source:         sc.Value,
-		Elapsed:        func() time.Duration { return time.Duration(float64(time.Since(start)) * *speed) },
-		PerCell:        *perCell,
-		BatteryNominal: *nominal,
-	})
-	fmt.Fprintln(out, p.Path)
-	fmt.Fprintf(os.Stderr, "serving a Megatec UPS (scenario %s) on %s; Ctrl-C to stop\n", *scenario, p.Path)
-	errc := make(chan error, 1)
-	go func() { errc <- emu.Serve(p.Master) }()
-	select {
-	case <-ctx.Done():
-		return 0
-	case err := <-errc:
-		fmt.Fprintln(os.Stderr, "rackwatch sim megatec:", err)
-		return 1
-	}
+	return 0
 }

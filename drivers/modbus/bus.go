@@ -50,8 +50,11 @@ type BusConfig struct {
 	Timeout  time.Duration
 }
 
-func (c *BusConfig) withDefaults() BusConfig {
-	d := *c
+// WithDefaults returns c with its zero fields set to the defaults: for RTU 19200 baud, even parity and
+// one stop bit (two without parity, so that every character stays 11 bits long, as the serial-line spec
+// asks) and DefaultRTUTimeout; for TCP DefaultTCPTimeout and port 502.
+func (c BusConfig) WithDefaults() BusConfig {
+	d := c
 	if d.TCP {
 		if d.Timeout == 0 {
 			d.Timeout = DefaultTCPTimeout
@@ -160,7 +163,7 @@ func BusConfigFromConfig(b *driver.Bus) (BusConfig, error) {
 	if err := bc.validate(); err != nil {
 		return bc, settings.Errorf(b.Options, key, "bus %q: %v", b.ID, err)
 	}
-	return bc.withDefaults(), nil
+	return bc.WithDefaults(), nil
 }
 
 // ParseBusURL parses the command line's bus form: tcp://host[:port][?timeout=1s] or
@@ -206,7 +209,7 @@ func ParseBusURL(s string) (BusConfig, error) {
 	if err := bc.validate(); err != nil {
 		return bc, fmt.Errorf("modbus: bus %q: %v", s, err)
 	}
-	return bc.withDefaults(), nil
+	return bc.WithDefaults(), nil
 }
 
 // Bus is one Modbus line (a serial port or a TCP connection to a device or gateway) shared by every
@@ -246,7 +249,7 @@ func NewBus(cfg BusConfig, logger *slog.Logger) (*Bus, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("modbus: %v", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -322,13 +325,14 @@ func (b *Bus) open() (*mb.ModbusClient, error) {
 		return nil, err
 	}
 	if err := c.Open(); err != nil {
-		return nil, openHint(err)
+		return nil, OpenHint(err)
 	}
 	return c, nil
 }
 
-// openHint adds what an installer should check to the common open failures.
-func openHint(err error) error {
+// OpenHint adds what an installer should check to the common failures of opening a bus (a serial port's
+// permissions, an adapter that is not plugged in, nothing listening at a TCP address).
+func OpenHint(err error) error {
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("%w (add the user running rackwatch to the dialout group)", err)

@@ -8,8 +8,10 @@
 // decode.go (every type and word order), and backs off on its own when it stops answering, so one dead
 // unit never stalls the others on a shared line.
 //
-// The package also serves simulated devices (Sim, RTUServer) for `rackwatch sim modbus` and for tests:
-// the library's server speaks only TCP, so the RTU side (request framing, CRC) is implemented here.
+// Simulated devices (`rackwatch sim modbus`, and the RTU tests' server) live in the subpackage modbussim,
+// so the driver does not link what only a simulator needs (pseudo-terminals, the server side of RTU
+// framing). CompilePoint gives the simulator the driver's own reading of a register map, to encode values
+// exactly as Device decodes them.
 //
 // Wiring, permissions, every config key and troubleshooting are in docs/modbus.md.
 package modbus

@@ -3,7 +3,6 @@ package modbus
 import (
 	"context"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/configs/profiles"
 )
 
@@ -163,100 +161,6 @@ func hasChannel(chs []driver.ChannelInfo, name string) bool {
 	return false
 }
 
-// Every shipped profile loads, names its source, and reads back through a simulated device exactly
-// the values the simulation put in: the profile, the simulator and the decoder agree.
-func TestShippedProfilesRoundTrip(t *testing.T) {
-	for _, name := range ProfileNames("") {
-		t.Run(name, func(t *testing.T) {
-			prof, err := LoadProfile(name, "", config.ParseOptions)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var points []point
-			for i := range prof.Registers {
-				p, ok := compile(&prof.Registers[i], func(line int, format string, args ...any) {
-					t.Errorf("line %d: "+format, append([]any{line}, args...)...)
-				})
-				if ok {
-					points = append(points, p)
-				}
-			}
-			want, values := profileValues(points)
-			sim, err := NewSim(prof.Registers, func(ch reading.Channel) (float64, bool) { v, ok := values[ch]; return v, ok })
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr, _ := startTCPServer(t, sim)
-			dev, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: prof.Registers, MaxRegisters: prof.MaxRegisters, Gap: prof.Gap}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := dev.Read(context.Background(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range out {
-				if s.Err != nil || math.Abs(s.Value-want[s.Channel]) > 1e-9 {
-					t.Errorf("%s = %v (%v), want %v", s.Channel, s.Value, s.Err, want[s.Channel])
-				}
-			}
-			t.Logf("%s: %d channels in %d requests", name, len(out), sim.Requests(1))
-		})
-	}
-}
-
-// profileValues picks a value for every channel that its registers can hold exactly, and the value
-// each channel must read back.
-func profileValues(points []point) (want, values map[reading.Channel]float64) {
-	want, values = map[reading.Channel]float64{}, map[reading.Channel]float64{}
-	byAddr := map[uint16]float64{}                           // what a states register was set to
-	maxV, minV := map[uint16]float64{}, map[uint16]float64{} // per reduced array
-	for i, p := range points {
-		switch {
-		case p.boolean() && len(p.equals) == 0:
-			values[p.ch] = float64(i % 2)
-			want[p.ch] = float64(i % 2)
-		case len(p.equals) > 0:
-			// Left to the states channel sharing the register.
-		case p.states != nil:
-			var k int64 = math.MaxInt64
-			for s := range p.states {
-				k = min(k, s)
-			}
-			values[p.ch], want[p.ch], byAddr[p.addr] = float64(k), float64(k), float64(k)
-		default:
-			raw := float64(100 + i)
-			switch p.reduce {
-			case reduceMax:
-				raw = 300
-			case reduceMin:
-				raw = 200
-			}
-			v := raw*p.scale + p.offset
-			values[p.ch], want[p.ch] = v, v
-			if p.reduce == reduceMax {
-				maxV[p.addr] = v
-			}
-			if p.reduce == reduceMin {
-				minV[p.addr] = v
-			}
-		}
-	}
-	for _, p := range points {
-		if len(p.equals) > 0 {
-			want[p.ch] = 0
-			if contains64(p.equals, int64(byAddr[p.addr])) {
-				want[p.ch] = 1
-			}
-		}
-		if p.reduce == reduceSpread {
-			delete(values, p.ch)
-			want[p.ch] = maxV[p.addr] - minV[p.addr]
-		}
-	}
-	return want, values
-}
-
 // The scheduler cancels a read at the sensor's timeout: the remaining requests are not sent and their
 // channels are bad, saying why.
 func TestReadHonoursContext(t *testing.T) {
@@ -279,7 +183,7 @@ func TestReadHonoursContext(t *testing.T) {
 			t.Errorf("%s: err %v, want read cut short", s.Channel, s.Err)
 		}
 	}
-	if n := f.count(1); n != 0 {
+	if n := f.Count(1); n != 0 {
 		t.Errorf("%d requests sent for a cancelled read", n)
 	}
 }

@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,7 +19,9 @@ import (
 )
 
 // fakeUnits is a request handler with hand-written register images per unit, a request counter, and
-// faults to inject: an exception per unit or per address, silence, or a slow answer.
+// faults to inject: an exception per unit or per address, silence, or an answer held back until the
+// test releases it (a late answer, in the order the test chooses rather than after a guessed delay).
+// Its exported methods serve the external tests too (export_test.go).
 type fakeUnits struct {
 	mu        sync.Mutex
 	holding   map[uint8]map[uint16]uint16
@@ -29,18 +30,19 @@ type fakeUnits struct {
 	requests  map[uint8]int
 	fail      map[uint8]error  // every request to the unit gets this error
 	failAddr  map[uint16]error // requests covering this address get this error
-	delay     map[uint8]time.Duration
+	held      map[uint8]chan struct{}
 	requested []string // "unit fc addr+n", in order
 }
 
 func newFakeUnits() *fakeUnits {
 	return &fakeUnits{
 		holding: map[uint8]map[uint16]uint16{}, input: map[uint8]map[uint16]uint16{}, coils: map[uint8]map[uint16]bool{},
-		requests: map[uint8]int{}, fail: map[uint8]error{}, failAddr: map[uint16]error{}, delay: map[uint8]time.Duration{},
+		requests: map[uint8]int{}, fail: map[uint8]error{}, failAddr: map[uint16]error{}, held: map[uint8]chan struct{}{},
 	}
 }
 
-func (f *fakeUnits) setRegs(unit uint8, t Table, addr uint16, regs ...uint16) {
+// SetRegs sets registers of a unit's holding or input table.
+func (f *fakeUnits) SetRegs(unit uint8, t Table, addr uint16, regs ...uint16) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.holding
@@ -55,7 +57,9 @@ func (f *fakeUnits) setRegs(unit uint8, t Table, addr uint16, regs ...uint16) {
 	}
 }
 
-func (f *fakeUnits) setFail(unit uint8, err error) {
+// SetFail makes every request to unit fail with err (modbussim.ErrNoResponse: silence, over RTU); nil
+// ends it.
+func (f *fakeUnits) SetFail(unit uint8, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
@@ -65,7 +69,36 @@ func (f *fakeUnits) setFail(unit uint8, err error) {
 	}
 }
 
-func (f *fakeUnits) count(unit uint8) int {
+// SetFailAddr makes requests covering addr fail with err.
+func (f *fakeUnits) SetFailAddr(addr uint16, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAddr[addr] = err
+}
+
+// Hold keeps the answers to unit's requests back until release is called (or the test ends); they go
+// out then, late. The server answers one request at a time, so everything after a held request waits
+// too, as on a serial line.
+func (f *fakeUnits) Hold(t testing.TB, unit uint8) (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.held[unit] = ch
+	f.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.held, unit)
+			f.mu.Unlock()
+			close(ch)
+		})
+	}
+	t.Cleanup(release) // before the server's own cleanup, which waits for the request in hand
+	return release
+}
+
+// Count returns how many requests unit was sent.
+func (f *fakeUnits) Count(unit uint8) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.requests[unit]
@@ -82,10 +115,10 @@ func (f *fakeUnits) begin(unit uint8, fc string, addr, n uint16) error {
 			err = e
 		}
 	}
-	d := f.delay[unit]
+	held := f.held[unit]
 	f.mu.Unlock()
-	if d > 0 {
-		time.Sleep(d)
+	if held != nil {
+		<-held
 	}
 	return err
 }
@@ -164,33 +197,13 @@ func startTCPServer(t testing.TB, h mb.RequestHandler) (addr string, stop func()
 	}
 }
 
-// startRTUServer serves h as Modbus RTU on the master side of a pty pair and returns the slave's path,
-// which the client opens like any serial adapter (through the library's goburrow/serial port).
-func startRTUServer(t testing.TB, srv *RTUServer) string {
-	t.Helper()
-	master, slave, err := OpenPTY()
-	if err != nil {
-		t.Skipf("no pty available: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ctx, master); err != nil && !errors.Is(err, os.ErrClosed) {
-			t.Logf("rtu server: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		master.Close()
-		slave.Close()
-	})
-	return slave.Name()
-}
-
+// newTestBus opens a bus for a test. A timeout left at zero is a generous one: an answer that is merely
+// slow on a loaded machine must not fail a test; tests about timeouts set their own.
 func newTestBus(t testing.TB, cfg BusConfig) *Bus {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
 	b, err := NewBus(cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)

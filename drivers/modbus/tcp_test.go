@@ -23,7 +23,7 @@ func TestTCPEveryTypeAndOrder(t *testing.T) {
 	var specs []RegSpec
 	for i, c := range decodeCases {
 		a := uint16(i * 4)
-		f.setRegs(1, Holding, a, c.regs...)
+		f.SetRegs(1, Holding, a, c.regs...)
 		specs = append(specs, RegSpec{Channel: fmt.Sprintf("v%d", i), Table: "holding", Address: intp(int(a)), Type: c.typ.String(), WordOrder: c.order.String()})
 	}
 	dev, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: specs, Gap: 3}, nil)
@@ -40,7 +40,7 @@ func TestTCPEveryTypeAndOrder(t *testing.T) {
 		}
 	}
 	// 28 values over 112 registers with gaps of at most 3: one request.
-	if n := f.count(1); n != 1 {
+	if n := f.Count(1); n != 1 {
 		t.Errorf("%d requests for one read, want 1 merged request: %v", n, f.requested)
 	}
 }
@@ -48,11 +48,11 @@ func TestTCPEveryTypeAndOrder(t *testing.T) {
 func TestScaleOffsetBitsStatesAndReduce(t *testing.T) {
 	f := newFakeUnits()
 	addr, _ := startTCPServer(t, f)
-	f.setRegs(1, Input, 30, 0xFF38)                     // int16 -200
-	f.setRegs(1, Input, 31, 2981)                       // 0.1 K
-	f.setRegs(1, Holding, 2, 0b1000)                    // status word, bit 3 set
-	f.setRegs(1, Holding, 1024, 3)                      // state "battery"
-	f.setRegs(1, Input, 0x1100, 3301, 3297, 3310, 3288) // cell mV
+	f.SetRegs(1, Input, 30, 0xFF38)                     // int16 -200
+	f.SetRegs(1, Input, 31, 2981)                       // 0.1 K
+	f.SetRegs(1, Holding, 2, 0b1000)                    // status word, bit 3 set
+	f.SetRegs(1, Holding, 1024, 3)                      // state "battery"
+	f.SetRegs(1, Input, 0x1100, 3301, 3297, 3310, 3288) // cell mV
 	f.mu.Lock()
 	f.coils[1] = map[uint16]bool{5: true}
 	f.mu.Unlock()
@@ -82,7 +82,7 @@ func TestScaleOffsetBitsStatesAndReduce(t *testing.T) {
 		}
 	}
 	// A device's "no value" marker is a bad reading, not 3276.7 V.
-	f.setRegs(1, Holding, 11000, 0x7FFF, 2306)
+	f.SetRegs(1, Holding, 11000, 0x7FFF, 2306)
 	nv, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: []RegSpec{
 		{Channel: "input_voltage", Table: "holding", Address: intp(11000), Scale: f64p(0.1), Invalid: []int64{0x7FFF}},
 		{Channel: "output_voltage", Table: "holding", Address: intp(11001), Scale: f64p(0.1), Invalid: []int64{0x7FFF}},
@@ -98,7 +98,7 @@ func TestScaleOffsetBitsStatesAndReduce(t *testing.T) {
 		t.Errorf("output_voltage = %v (%v), want 230.6", s.Value, s.Err)
 	}
 	// A state the map does not know is a bad reading naming the value, not a silent number.
-	f.setRegs(1, Holding, 1024, 7)
+	f.SetRegs(1, Holding, 1024, 7)
 	got = readAll(t, dev)
 	if s := got["output_source"]; s.Err == nil || !strings.Contains(s.Err.Error(), "unknown state 7") {
 		t.Errorf("output_source with value 7: err %v, want unknown state 7", s.Err)
@@ -158,8 +158,8 @@ func TestMergedReadsCountRequests(t *testing.T) {
 func TestIllegalAddressMarksOnlyItsBlock(t *testing.T) {
 	f := newFakeUnits()
 	addr, _ := startTCPServer(t, f)
-	f.setRegs(1, Holding, 0, 42)
-	f.failAddr[10] = mb.ErrIllegalDataAddress
+	f.SetRegs(1, Holding, 0, 42)
+	f.SetFailAddr(10, mb.ErrIllegalDataAddress)
 	dev, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Registers: []RegSpec{
 		{Channel: "good", Table: "holding", Address: intp(0)},
 		{Channel: "missing", Table: "holding", Address: intp(10)},
@@ -176,7 +176,7 @@ func TestIllegalAddressMarksOnlyItsBlock(t *testing.T) {
 			t.Errorf("poll %d: missing err = %v, want illegal data address", poll, s.Err)
 		}
 	}
-	if n := f.count(1); n != 6 {
+	if n := f.Count(1); n != 6 {
 		t.Errorf("%d requests over 3 polls, want 6 (no backoff for a config problem)", n)
 	}
 }
@@ -190,8 +190,8 @@ func (c *fakeClock) now() time.Time { return c.t }
 func TestBusyDeviceBacksOffAndRecovers(t *testing.T) {
 	f := newFakeUnits()
 	addr, _ := startTCPServer(t, f)
-	f.setRegs(1, Holding, 0, 7)
-	f.setFail(1, mb.ErrServerDeviceBusy)
+	f.SetRegs(1, Holding, 0, 7)
+	f.SetFail(1, mb.ErrServerDeviceBusy)
 	dev, err := NewDevice(newTestBus(t, BusConfig{TCP: true, Address: addr}), DeviceConfig{Unit: 1, Every: time.Second, Registers: []RegSpec{
 		{Channel: "a", Table: "holding", Address: intp(0)}, {Channel: "b", Table: "holding", Address: intp(20)},
 	}}, nil)
@@ -202,7 +202,7 @@ func TestBusyDeviceBacksOffAndRecovers(t *testing.T) {
 	dev.now = clock.now
 	var attempts []int
 	for poll := 0; poll < 16; poll++ {
-		before := f.count(1)
+		before := f.Count(1)
 		out, err := dev.Read(context.Background(), nil)
 		if err == nil || len(out) != 0 {
 			t.Fatalf("poll %d: got %d samples, err %v; want a whole-read error", poll, len(out), err)
@@ -210,7 +210,7 @@ func TestBusyDeviceBacksOffAndRecovers(t *testing.T) {
 		if !errors.Is(err, mb.ErrServerDeviceBusy) {
 			t.Errorf("poll %d: err %v does not carry the cause (busy)", poll, err)
 		}
-		switch f.count(1) - before {
+		switch f.Count(1) - before {
 		case 0:
 			if !errors.Is(err, ErrBackoff) {
 				t.Errorf("poll %d: skipped the wire but err is %v", poll, err)
@@ -218,14 +218,14 @@ func TestBusyDeviceBacksOffAndRecovers(t *testing.T) {
 		case 1:
 			attempts = append(attempts, poll)
 		default:
-			t.Errorf("poll %d: %d requests; a failing device must stop at its first block", poll, f.count(1)-before)
+			t.Errorf("poll %d: %d requests; a failing device must stop at its first block", poll, f.Count(1)-before)
 		}
 		clock.t = clock.t.Add(time.Second)
 	}
 	if want := []int{0, 1, 3, 7, 15}; !reflect.DeepEqual(attempts, want) {
 		t.Errorf("wire attempts at polls %v, want %v", attempts, want)
 	}
-	f.setFail(1, nil)
+	f.SetFail(1, nil)
 	clock.t = clock.t.Add(maxDeviceBackoff)
 	got := readAll(t, dev)
 	if s := got["a"]; s.Err != nil || s.Value != 7 {
@@ -236,21 +236,23 @@ func TestBusyDeviceBacksOffAndRecovers(t *testing.T) {
 }
 
 // A unit that answers too late times out as a bad reading; its late answer must never be taken for
-// another unit's, and the bus keeps serving the other unit.
+// another unit's, and the bus keeps serving the other unit. The late answer is held back until the
+// timeout has happened, so no guess about how fast this machine is decides what is late.
 func TestTimeoutDoesNotLeakIntoTheNextRequest(t *testing.T) {
 	f := newFakeUnits()
 	addr, _ := startTCPServer(t, f)
-	f.setRegs(1, Holding, 0, 1111)
-	f.setRegs(2, Holding, 0, 2222)
-	f.delay[2] = 300 * time.Millisecond
-	bus := newTestBus(t, BusConfig{TCP: true, Address: addr, Timeout: 100 * time.Millisecond})
+	f.SetRegs(1, Holding, 0, 1111)
+	f.SetRegs(2, Holding, 0, 2222)
+	release := f.Hold(t, 2)
+	bus := newTestBus(t, BusConfig{TCP: true, Address: addr, Timeout: time.Second})
 	spec := []RegSpec{{Channel: "v", Table: "holding", Address: intp(0)}}
 	d1, _ := NewDevice(bus, DeviceConfig{Unit: 1, Registers: spec}, nil)
 	d2, _ := NewDevice(bus, DeviceConfig{Unit: 2, Registers: spec}, nil)
 	if _, err := d2.Read(context.Background(), nil); !errors.Is(err, mb.ErrRequestTimedOut) {
 		t.Fatalf("slow unit: err %v, want timed out", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	release() // the late answer goes out now, ahead of unit 1's
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := d1.Read(context.Background(), nil)
 		if err == nil {
@@ -269,8 +271,8 @@ func TestTimeoutDoesNotLeakIntoTheNextRequest(t *testing.T) {
 func TestTCPReconnects(t *testing.T) {
 	f := newFakeUnits()
 	addr, stop := startTCPServer(t, f)
-	f.setRegs(1, Holding, 0, 5)
-	bus := newTestBus(t, BusConfig{TCP: true, Address: addr, Timeout: 200 * time.Millisecond})
+	f.SetRegs(1, Holding, 0, 5)
+	bus := newTestBus(t, BusConfig{TCP: true, Address: addr})
 	clock := &fakeClock{t: time.Unix(1e9, 0)}
 	bus.now = clock.now
 	if _, err := bus.ReadRegisters(1, Holding, 0, 1); err != nil {

@@ -2,6 +2,7 @@ package megatecsim
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,11 @@ type Source func(ch reading.Channel, t time.Duration) (v float64, ok bool)
 // Config describes the emulated UPS.
 type Config struct {
 	Source Source
-	// Elapsed returns the scenario time; nil means wall-clock time since New.
+	// Elapsed returns the scenario time; nil means wall-clock time since New, Speed times faster.
 	Elapsed func() time.Duration
+	// Speed makes scenario time run this many times faster than the clock (when Elapsed is nil); zero
+	// means 1.
+	Speed float64
 	// BatteryNominal is the nominal pack voltage the F reply gives (default 48).
 	BatteryNominal float64
 	// RatedVoltage is the rated output voltage of the F reply (default 230).
@@ -53,8 +57,11 @@ func New(cfg Config) *Emulator {
 		cfg.RatedVoltage = 230
 	}
 	if cfg.Elapsed == nil {
-		start := time.Now()
-		cfg.Elapsed = func() time.Duration { return time.Since(start) }
+		start, speed := time.Now(), cfg.Speed
+		if speed == 0 {
+			speed = 1
+		}
+		cfg.Elapsed = func() time.Duration { return time.Duration(float64(time.Since(start)) * speed) }
 	}
 	return &Emulator{cfg: cfg, commands: map[string]int{}}
 }
@@ -213,10 +220,24 @@ type PTY struct {
 
 // OpenPTY allocates a pseudo-terminal pair.
 func OpenPTY() (*PTY, error) {
-	m, tty, err := pty.Open()
+	ptmx, tty, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("megatecsim: open pty: %w", err)
 	}
+	// pty.Open's master is a blocking *os.File, whose pending Read a Close does not end while a driver
+	// holds the slave; serve a non-blocking duplicate instead, so that Close always ends Serve.
+	fd, err := unix.Dup(int(ptmx.Fd()))
+	ptmx.Close()
+	if err == nil {
+		if err = unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		tty.Close()
+		return nil, fmt.Errorf("megatecsim: pty master: %w", err)
+	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := makeRaw(tty); err != nil {
 		m.Close()
 		tty.Close()
@@ -251,4 +272,32 @@ func (p *PTY) Close() error {
 		err = e
 	}
 	return err
+}
+
+// ServePTY serves an emulated UPS on a new pseudo-terminal until ctx is done (then it returns nil) or
+// serving fails. ready, if set, is called with the path a driver opens (the slave) once the UPS answers
+// there.
+func ServePTY(ctx context.Context, cfg Config, ready func(path string)) error {
+	p, err := OpenPTY()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	emu := New(cfg)
+	errc := make(chan error, 1)
+	go func() { errc <- emu.Serve(p.Master) }()
+	if ready != nil {
+		ready(p.Path)
+	}
+	select {
+	case <-ctx.Done():
+		p.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		if err == nil {
+			err = fmt.Errorf("megatecsim: %s: the line closed", p.Path)
+		}
+		return err
+	}
 }

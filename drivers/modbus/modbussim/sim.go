@@ -1,4 +1,4 @@
-package modbus
+package modbussim
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	mb "github.com/simonvetter/modbus"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
+	"github.com/rackwatch/rackwatch/drivers/modbus"
 )
 
 // Sim is a simulated Modbus device: it answers reads of a register map (a profile) with the current
@@ -15,7 +16,8 @@ import (
 // tests exercise the real decoding path. It implements the library's mb.RequestHandler, for the TCP
 // server, and serves RTUServer too.
 type Sim struct {
-	points []point
+	points []modbus.Point
+	pad    int // the largest span: room left around a rendered range
 	value  func(ch reading.Channel) (float64, bool)
 	units  map[uint8]bool // nil: every unit answers
 
@@ -26,20 +28,21 @@ type Sim struct {
 // NewSim builds a simulated device from a register map. value returns a channel's current value in
 // its canonical unit (false: leave the registers at zero). units lists the unit ids that answer; none
 // means every unit answers.
-func NewSim(specs []RegSpec, value func(reading.Channel) (float64, bool), units ...uint8) (*Sim, error) {
+func NewSim(specs []modbus.RegSpec, value func(reading.Channel) (float64, bool), units ...uint8) (*Sim, error) {
 	s := &Sim{value: value, requests: map[uint8]int{}}
 	for i := range specs {
 		var msgs []string
-		p, ok := compile(&specs[i], func(line int, format string, args ...any) {
+		r, ok := modbus.CompilePoint(&specs[i], func(line int, format string, args ...any) {
 			msgs = append(msgs, fmt.Sprintf(format, args...))
 		})
 		if !ok {
 			return nil, fmt.Errorf("modbus sim: %v", msgs)
 		}
-		s.points = append(s.points, p)
+		s.points = append(s.points, r)
+		s.pad = max(s.pad, r.Span())
 	}
 	// Plain values first, then the 0/1 views (bits, equals) so that they win on shared registers.
-	sort.SliceStable(s.points, func(i, j int) bool { return !s.points[i].boolean() && s.points[j].boolean() })
+	sort.SliceStable(s.points, func(i, j int) bool { return !s.points[i].Boolean() && s.points[j].Boolean() })
 	if len(units) > 0 {
 		s.units = map[uint8]bool{}
 		for _, u := range units {
@@ -74,7 +77,7 @@ func (s *Sim) HandleCoils(req *mb.CoilsRequest) ([]bool, error) {
 	if req.IsWrite {
 		return nil, mb.ErrIllegalFunction
 	}
-	return s.bits(Coil, req.Addr, req.Quantity)
+	return s.bits(modbus.Coil, req.Addr, req.Quantity)
 }
 
 // HandleDiscreteInputs implements mb.RequestHandler.
@@ -82,7 +85,7 @@ func (s *Sim) HandleDiscreteInputs(req *mb.DiscreteInputsRequest) ([]bool, error
 	if err := s.count(req.UnitId); err != nil {
 		return nil, err
 	}
-	return s.bits(Discrete, req.Addr, req.Quantity)
+	return s.bits(modbus.Discrete, req.Addr, req.Quantity)
 }
 
 // HandleHoldingRegisters implements mb.RequestHandler.
@@ -93,7 +96,7 @@ func (s *Sim) HandleHoldingRegisters(req *mb.HoldingRegistersRequest) ([]uint16,
 	if req.IsWrite {
 		return nil, mb.ErrIllegalFunction
 	}
-	return s.registers(Holding, req.Addr, req.Quantity)
+	return s.registers(modbus.Holding, req.Addr, req.Quantity)
 }
 
 // HandleInputRegisters implements mb.RequestHandler.
@@ -101,109 +104,57 @@ func (s *Sim) HandleInputRegisters(req *mb.InputRegistersRequest) ([]uint16, err
 	if err := s.count(req.UnitId); err != nil {
 		return nil, err
 	}
-	return s.registers(Input, req.Addr, req.Quantity)
+	return s.registers(modbus.Input, req.Addr, req.Quantity)
 }
 
-func overlaps(p *point, t Table, addr, qty uint16) bool {
-	return p.table == t && int(p.addr) < int(addr)+int(qty) && int(p.addr)+p.span > int(addr)
+func overlaps(r *modbus.Point, t modbus.Table, addr, qty uint16) bool {
+	return r.Table() == t && int(r.Address()) < int(addr)+int(qty) && int(r.Address())+r.Span() > int(addr)
 }
 
 // registers renders [addr, addr+qty) of a register table. Addresses inside the range that the map
 // does not name read as zero; a range that names nothing is an illegal address, as on real devices.
-func (s *Sim) registers(t Table, addr, qty uint16) ([]uint16, error) {
-	// Render with room on both sides so that points straddling the edges encode whole.
-	const pad = 4 * maxReadRegisters
-	base := int(addr) - pad
-	img := make([]uint16, int(qty)+2*pad)
+func (s *Sim) registers(t modbus.Table, addr, qty uint16) ([]uint16, error) {
+	// Render with room on both sides so that entries straddling the edges encode whole.
+	base := int(addr) - s.pad
+	img := make([]uint16, int(qty)+2*s.pad)
 	filled := make([]bool, len(img))
 	named := false
 	for i := range s.points {
-		p := &s.points[i]
-		if !overlaps(p, t, addr, qty) {
+		r := &s.points[i]
+		if !overlaps(r, t, addr, qty) {
 			continue
 		}
 		named = true
-		v, ok := s.value(p.ch)
+		v, ok := s.value(r.Channel())
 		if !ok {
 			continue
 		}
-		off := int(p.addr) - base
-		s.encode(p, v, img[off:off+p.span], filled[off:off+p.span])
+		off := int(r.Address()) - base
+		r.Put(img[off:off+r.Span()], v, !filled[off])
+		for j := off; j < off+r.Span(); j++ {
+			filled[j] = true
+		}
 	}
 	if !named {
 		return nil, mb.ErrIllegalDataAddress
 	}
-	return img[pad : pad+int(qty)], nil
+	return img[s.pad : s.pad+int(qty)], nil
 }
 
-// encode writes value v of p into its registers, the inverse of point.regValue.
-func (s *Sim) encode(p *point, v float64, regs []uint16, filled []bool) {
-	w := p.typ.Words()
-	switch {
-	case p.bit >= 0:
-		raw, _ := Raw(regs, p.typ, p.order)
-		if v >= 0.5 {
-			raw |= 1 << uint(p.bit)
-		} else {
-			raw &^= 1 << uint(p.bit)
-		}
-		PutRaw(regs, raw, p.typ, p.order)
-	case len(p.equals) > 0:
-		code := p.equals[0]
-		if v < 0.5 {
-			code = 0
-			for k := range p.states {
-				if !contains64(p.equals, k) && (code == 0 || k < code) {
-					code = k
-				}
-			}
-		}
-		Encode(regs, float64(code), p.typ, p.order)
-	case p.count > 1:
-		// An array reduced to one channel: fill it with v the first time; later reductions of the same
-		// array (max then min) adjust one element each so that every view reads back its own value.
-		raw := (v - p.offset) / p.scale
-		switch {
-		case !filled[0]:
-			for i := 0; i < p.count; i++ {
-				Encode(regs[i*w:], raw, p.typ, p.order)
-			}
-		case p.reduce == reduceMax:
-			Encode(regs, raw, p.typ, p.order)
-		case p.reduce == reduceMin:
-			Encode(regs[(p.count-1)*w:], raw, p.typ, p.order)
-		}
-	default:
-		Encode(regs, (v-p.offset)/p.scale, p.typ, p.order)
-	}
-	for i := range filled {
-		filled[i] = true
-	}
-}
-
-func contains64(list []int64, v int64) bool {
-	for _, e := range list {
-		if e == v {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Sim) bits(t Table, addr, qty uint16) ([]bool, error) {
+func (s *Sim) bits(t modbus.Table, addr, qty uint16) ([]bool, error) {
 	out := make([]bool, qty)
 	named := false
 	for i := range s.points {
-		p := &s.points[i]
-		if !overlaps(p, t, addr, qty) {
+		r := &s.points[i]
+		if !overlaps(r, t, addr, qty) {
 			continue
 		}
 		named = true
-		v, ok := s.value(p.ch)
+		v, ok := s.value(r.Channel())
 		if !ok {
 			continue
 		}
-		for a := int(p.addr); a < int(p.addr)+p.count; a++ {
+		for a := int(r.Address()); a < int(r.Address())+r.Span(); a++ {
 			if a >= int(addr) && a < int(addr)+int(qty) {
 				out[a-int(addr)] = v >= 0.5
 			}

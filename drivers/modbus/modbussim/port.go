@@ -1,4 +1,4 @@
-package modbus
+package modbussim
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/goburrow/serial"
+
+	"github.com/rackwatch/rackwatch/drivers/modbus"
 )
 
 // Serial endpoints for the simulated RTU device (RTUServer.Serve).
@@ -40,13 +42,13 @@ func OpenPTY() (master *os.File, slave *os.File, err error) {
 // Reads time out after 20 ms with an error whose Timeout() is true, which Serve uses to notice the end
 // of a frame.
 func OpenSerialPort(path string, baud int, parity string, stopBits int) (io.ReadWriteCloser, error) {
-	bc := (&BusConfig{Address: path, Baud: baud, Parity: parity, StopBits: stopBits}).withDefaults()
+	bc := modbus.BusConfig{Address: path, Baud: baud, Parity: parity, StopBits: stopBits}.WithDefaults()
 	p, err := serial.Open(&serial.Config{
 		Address: path, BaudRate: bc.Baud, DataBits: 8, StopBits: bc.StopBits,
 		Parity: map[string]string{"none": "N", "even": "E", "odd": "O"}[bc.Parity], Timeout: 20 * time.Millisecond,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("modbus: open %s: %w", path, openHint(err))
+		return nil, fmt.Errorf("modbus: open %s: %w", path, modbus.OpenHint(err))
 	}
 	return timeoutPort{p}, nil
 }

@@ -1,4 +1,4 @@
-package modbus
+package modbussim
 
 import (
 	"context"
@@ -94,7 +94,7 @@ func AppendRTUFrame(dst []byte, f RTUFrame) []byte {
 	return binary.LittleEndian.AppendUint16(dst, CRC16(dst[start:]))
 }
 
-// ErrNoResponse, returned by a handler, makes ServeRTU stay silent, as a unit that is absent or dead.
+// ErrNoResponse, returned by a handler, makes RTUServer stay silent, as a unit that is absent or dead.
 var ErrNoResponse = errors.New("modbus: no response")
 
 // RTUServer serves Modbus RTU requests from a serial port (or one end of a pty) to a handler.
