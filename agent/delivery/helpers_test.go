@@ -177,7 +177,7 @@ func waitReady(t testing.TB, d *Delivery) {
 }
 
 func closeDelivery(t testing.TB, d *Delivery) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 	defer cancel()
 	if err := d.Close(ctx); err != nil {
 		t.Errorf("close: %v", err)
@@ -194,7 +194,7 @@ func (s *sub) reconnect(url, clientID string, clean bool, filters ...string) {
 	}
 	deadline := time.Now().Add(failAfter)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 		cl, err := mqtt.Connect(ctx, mqtt.Config{URL: url, ClientID: clientID, CleanSession: clean, Subscribe: fs,
 			OnMessage: func(m mqtt.Received) {
 				m.Payload = append([]byte(nil), m.Payload...)
