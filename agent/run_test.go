@@ -102,8 +102,8 @@ const runawayConfig = `
 gateway: {id: gw, site: lab, state_dir: STATE, http: "127.0.0.1:0"}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
-  - {id: ups1, driver: sim, scenario: battery-runaway, time_scale: 300, every: 20ms, channels: [battery_temp], labels: {room: battery-room}}
-  - {id: room.smoke, driver: sim, scenario: battery-runaway, time_scale: 300, every: 20ms, channels: [smoke]}
+  - {id: ups1, driver: sim, scenario: battery-runaway, start_at: 5m, time_scale: 300, every: 20ms, channels: [battery_temp], labels: {room: battery-room}}
+  - {id: room.smoke, driver: sim, scenario: battery-runaway, start_at: 5m, time_scale: 300, every: 20ms, channels: [smoke]}
 rules:
   - {id: batt-hot, match: {sensor: ups1, channel: battery_temp}, above: 45, clear: 40, severity: critical}
   - {id: smoke, match: {channel: smoke}, above: 0.5, severity: critical}
