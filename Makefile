@@ -39,7 +39,7 @@ STRESS_RUNS ?= 3
 test-stress: fmt-check vet
 	@hog() { n=0; while :; do n=$$((n + 1)); if [ $$n -ge 100000 ]; then n=0; kill -0 $$1 2>/dev/null || exit 0; fi; done; }; \
 	hog $$$$ & h1=$$!; hog $$$$ & h2=$$!; \
-	trap 'kill $$h1 $$h2 2>/dev/null' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
+	trap 'kill $$h1 $$h2 2>/dev/null; wait $$h1 $$h2 2>/dev/null' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
 	echo "test-stress: CPU hogs running as PIDs $$h1 and $$h2"; \
 	{ $(c_test); } || exit 1; \
 	i=1; while [ $$i -le $(STRESS_RUNS) ]; do \
