@@ -22,7 +22,7 @@ import (
 
 // waitLimit bounds every wait in these tests. It is a failure timeout, not a measurement: the tests assert
 // on what arrives, and a healthy run waits milliseconds.
-const waitLimit = 15 * time.Second
+const waitLimit = 30 * time.Second
 
 // built holds the C programs compiled so far in this test run: every rig runs the same emulator, so it is
 // compiled once, not once per test.
