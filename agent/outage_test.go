@@ -123,8 +123,8 @@ func TestOutageAndKill9WithRealProcesses(t *testing.T) {
 	bin := buildRackwatch(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "rackwatch.yaml")
-	// The story starts at minute 3 and plays a minute per second: the off-gas alarms come within a
-	// second, then hydrogen, the hot battery, smoke and fire. Every run of the agent restarts it, so
+	// The story starts at minute 3 and plays a minute per second: the first alarms (solvent off-gas, the
+	// warm battery) come within a second, then hydrogen, the hot battery, smoke and fire. Every run of the agent restarts it, so
 	// alarms clear and raise again after the restart: more transitions, all of which must arrive.
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 gateway: {id: gw, state_dir: %s, log_level: debug}
