@@ -24,6 +24,7 @@ func goList(t *testing.T, args ...string) []string {
 // (they get small option types, not a parser); only agent/mqtt links the MQTT client, only agent/broker
 // the broker; the contract depends on nothing of the gateway.
 func TestDependencyRules(t *testing.T) {
+	t.Parallel() // only runs go list
 	const mod = "github.com/rackwatch/rackwatch/"
 	const yaml = "go.yaml.in/yaml/v3"
 	lean := []string{mod + "agent/rules", mod + "agent/reading", mod + "agent/contract", mod + "agent/settings",

@@ -32,7 +32,8 @@ type opsConsole struct {
 func (o *opsConsole) connect(t *testing.T) {
 	t.Helper()
 	var err error
-	for try := 0; try < 50; try++ {
+	deadline := time.Now().Add(30 * time.Second) // a failure timeout, not a measurement
+	for time.Now().Before(deadline) {
 		o.cl, err = mqtt.Connect(context.Background(), mqtt.Config{URL: o.url, ClientID: "ops-console", CleanSession: false,
 			KeepAlive: 30 * time.Second, Subscribe: map[string]byte{"rackwatch/gw/events": 1},
 			OnMessage: func(m mqtt.Received) {
@@ -109,24 +110,30 @@ func startAgent(t *testing.T, bin, cfg string) *agentProc {
 // The delivery guarantee end to end, with real processes: the battery-runaway story raises alarms while
 // the broker is down, the agent is killed with SIGKILL in the middle of the outage and started again,
 // then the broker comes back. The console must receive every transition, in seq order, with no gap.
+//
+// Each step waits for what it needs (alarms delivered, transitions journaled during the outage, the
+// restarted agent journaling more, the agent reconnected) rather than for fixed times, so the test is
+// as quick as the machine allows and still holds when the machine is busy.
 func TestOutageAndKill9WithRealProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs Mosquitto")
 	}
+	t.Parallel() // its own processes, broker and state: it overlaps the package's other tests
 	mq := mosquittotest.Start(t, mosquittotest.Options{})
 	bin := buildRackwatch(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "rackwatch.yaml")
-	// The ten-minute story plays in twenty seconds; every run of the agent restarts it, so alarms clear
-	// and raise again after the restart: more transitions, all of which must arrive.
+	// The story starts at minute 3 and plays a minute per second: the first alarms (solvent off-gas, the
+	// warm battery) come within a second, then hydrogen, the hot battery, smoke and fire. Every run of the agent restarts it, so
+	// alarms clear and raise again after the restart: more transitions, all of which must arrive.
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 gateway: {id: gw, state_dir: %s, log_level: debug}
 mqtt:
   brokers: [{url: "%s", keepalive: 2s}]
   readings: {disabled: true}
 sensors:
-  - {id: ups1, driver: sim, scenario: battery-runaway, time_scale: 30, every: 50ms, channels: [battery_temp, on_battery, low_battery]}
-  - {id: room, driver: sim, scenario: battery-runaway, time_scale: 30, every: 50ms, channels: [voc, h2, smoke]}
+  - {id: ups1, driver: sim, scenario: battery-runaway, start_at: 3m, time_scale: 60, every: 50ms, channels: [battery_temp, on_battery, low_battery]}
+  - {id: room, driver: sim, scenario: battery-runaway, start_at: 3m, time_scale: 60, every: 50ms, channels: [voc, h2, smoke]}
 rules:
   - {id: offgas-voc, match: {channel: voc}, above: 1000, clear: 500, severity: warning}
   - {id: offgas-h2, match: {channel: h2}, above: 50, clear: 20, severity: critical}
@@ -144,18 +151,21 @@ rules:
 	waitFor(t, "the first alarms", func() bool { return len(console.distinct()) >= 2 }, a)
 
 	mq.Stop() // the central site goes dark
-	time.Sleep(4 * time.Second)
+	atStop := stateSeq(t, dir)
+	// The story goes on with nowhere to send its alarms: the journal holds them.
+	waitFor(t, "a transition during the outage", func() bool { return stateSeq(t, dir) > atStop }, a)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	a.cmd.Wait()
 	seqBeforeKill := stateSeq(t, dir)
+	delivered := len(console.distinct())
 
 	a = startAgent(t, bin, cfgPath) // back up, broker still down: the journal holds what it raises
-	time.Sleep(3 * time.Second)
+	waitFor(t, "a transition after the restart", func() bool { return stateSeq(t, dir) > seqBeforeKill }, a)
 	mq.Start()
 	console.connect(t)
-	time.Sleep(2 * time.Second)
+	waitFor(t, "the restarted agent delivering", func() bool { return len(console.distinct()) > delivered }, a)
 	a.cmd.Process.Signal(syscall.SIGTERM) // the last gasp delivers what is left before exiting
 	if err := a.cmd.Wait(); err != nil {
 		t.Fatalf("agent exit: %v\n%s", err, a.out.String())

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/contract"
@@ -102,8 +103,8 @@ const runawayConfig = `
 gateway: {id: gw, site: lab, state_dir: STATE, http: "127.0.0.1:0"}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
-  - {id: ups1, driver: sim, scenario: battery-runaway, time_scale: 300, every: 20ms, channels: [battery_temp], labels: {room: battery-room}}
-  - {id: room.smoke, driver: sim, scenario: battery-runaway, time_scale: 300, every: 20ms, channels: [smoke]}
+  - {id: ups1, driver: sim, scenario: battery-runaway, start_at: 5m, time_scale: 300, every: 20ms, channels: [battery_temp], labels: {room: battery-room}}
+  - {id: room.smoke, driver: sim, scenario: battery-runaway, start_at: 5m, time_scale: 300, every: 20ms, channels: [smoke]}
 rules:
   - {id: batt-hot, match: {sensor: ups1, channel: battery_temp}, above: 45, clear: 40, severity: critical}
   - {id: smoke, match: {channel: smoke}, above: 0.5, severity: critical}
@@ -220,8 +221,11 @@ func has(trs []contract.Alarm, key, event string) bool {
 	return false
 }
 
+// Agent runs with a fake outbox do no network I/O: they run in a synctest bubble, where the simulated
+// story plays in no real time and synctest.Wait lets the goroutines the agent started finish their work.
 func TestLastGaspFlushesOnLowBattery(t *testing.T) {
-	plan := writeConfig(t, `
+	synctest.Test(t, func(t *testing.T) {
+		plan := writeConfig(t, `
 gateway: {id: gw, state_dir: STATE, last_gasp_rules: [low-battery]}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
@@ -230,18 +234,20 @@ rules:
   - {id: on-battery, match: {channel: on_battery}, state: true}
   - {id: low-battery, match: {channel: low_battery}, state: true, severity: critical}
 `)
-	ob := runUntil(t, plan, func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
-	time.Sleep(50 * time.Millisecond) // the flush runs on its own goroutine
-	ob.mu.Lock()
-	defer ob.mu.Unlock()
-	if ob.flushes != 1 {
-		t.Errorf("flushes = %d, want 1 (on the low-battery raise only)", ob.flushes)
-	}
+		ob := runUntil(t, plan, func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
+		synctest.Wait() // the flush runs on its own goroutine
+		ob.mu.Lock()
+		defer ob.mu.Unlock()
+		if ob.flushes != 1 {
+			t.Errorf("flushes = %d, want 1 (on the low-battery raise only)", ob.flushes)
+		}
+	})
 }
 
 // A restart neither re-raises nor forgets an active alarm, and seq goes on from where it was.
 func TestRestartKeepsAlarms(t *testing.T) {
-	plan := writeConfig(t, `
+	synctest.Test(t, func(t *testing.T) {
+		plan := writeConfig(t, `
 gateway: {id: gw, state_dir: STATE}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
@@ -251,35 +257,37 @@ rules:
   - {id: smoke, match: {channel: smoke}, above: 0.5, latch: true, severity: critical}
   - {id: on-battery, match: {channel: on_battery}, state: true}
 `)
-	first := runUntil(t, plan, func(trs []contract.Alarm) bool { return len(trs) >= 2 }).snapshot()
-	var last uint64
-	for _, a := range first {
-		last = max(last, a.Seq)
-	}
-	if last != 2 {
-		t.Fatalf("first run: %+v", first)
-	}
-	// The second run sees the same conditions for a while; nothing may be raised again.
-	var reads int
-	second := runUntil(t, plan, func([]contract.Alarm) bool {
-		reads++
-		return reads > 25 // 25 polls of 20 ms, half a second of readings after the restart
-	})
-	for _, a := range second.snapshot() {
-		if a.Event == contract.EventRaise || a.Seq <= last {
-			t.Errorf("after restart: %s %s seq %d (last before restart %d)", a.Key, a.Event, a.Seq, last)
+		first := runUntil(t, plan, func(trs []contract.Alarm) bool { return len(trs) >= 2 }).snapshot()
+		var last uint64
+		for _, a := range first {
+			last = max(last, a.Seq)
 		}
-	}
-	second.mu.Lock()
-	defer second.mu.Unlock()
-	if second.readings == 0 {
-		t.Error("second run read nothing")
-	}
+		if last != 2 {
+			t.Fatalf("first run: %+v", first)
+		}
+		// The second run sees the same conditions for a while; nothing may be raised again.
+		var reads int
+		second := runUntil(t, plan, func([]contract.Alarm) bool {
+			reads++
+			return reads > 25 // 25 polls of 20 ms, half a second of readings after the restart
+		})
+		for _, a := range second.snapshot() {
+			if a.Event == contract.EventRaise || a.Seq <= last {
+				t.Errorf("after restart: %s %s seq %d (last before restart %d)", a.Key, a.Event, a.Seq, last)
+			}
+		}
+		second.mu.Lock()
+		defer second.mu.Unlock()
+		if second.readings == 0 {
+			t.Error("second run read nothing")
+		}
+	})
 }
 
 // SIGHUP: a new plan replaces sensors and rules in place; alarms and seq carry over.
 func TestReloadReplacesRules(t *testing.T) {
-	first := writeConfig(t, `
+	synctest.Test(t, func(t *testing.T) {
+		first := writeConfig(t, `
 gateway: {id: gw, state_dir: STATE}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
@@ -287,7 +295,7 @@ sensors:
 rules:
   - {id: on-battery, match: {channel: on_battery}, state: true}
 `)
-	second := writeConfig(t, `
+		second := writeConfig(t, `
 gateway: {id: gw, state_dir: STATE}
 mqtt: {embedded_broker: "127.0.0.1:0"}
 sensors:
@@ -296,34 +304,35 @@ rules:
   - {id: on-battery, match: {channel: on_battery}, state: true}
   - {id: low-battery, match: {channel: low_battery}, state: true, severity: critical}
 `)
-	second.Config.Gateway.StateDir = first.Config.Gateway.StateDir
-	ob := newFakeOutbox()
-	reload := make(chan *Plan)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() {
-		done <- Run(ctx, first, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload,
-			Open: Static(ob.link())})
-	}()
-	waitTrs := func(what string, cond func([]contract.Alarm) bool) {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		for !cond(ob.snapshot()) {
-			select {
-			case <-ob.notify:
-			case <-time.After(20 * time.Millisecond):
-			case <-deadline:
-				t.Fatalf("never saw %s: %+v", what, ob.snapshot())
+		second.Config.Gateway.StateDir = first.Config.Gateway.StateDir
+		ob := newFakeOutbox()
+		reload := make(chan *Plan)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, first, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reload: reload,
+				Open: Static(ob.link())})
+		}()
+		waitTrs := func(what string, cond func([]contract.Alarm) bool) {
+			t.Helper()
+			deadline := time.After(30 * time.Second)
+			for !cond(ob.snapshot()) {
+				select {
+				case <-ob.notify:
+				case <-time.After(20 * time.Millisecond):
+				case <-deadline:
+					t.Fatalf("never saw %s: %+v", what, ob.snapshot())
+				}
 			}
 		}
-	}
-	waitTrs("on-battery", func(trs []contract.Alarm) bool { return has(trs, "on-battery/ups1/on_battery", contract.EventRaise) })
-	reload <- second
-	waitTrs("low-battery after the reload", func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
-	cancel()
-	<-done
-	trs := ob.snapshot()
-	if len(trs) != 2 || trs[1].Seq != 2 {
-		t.Errorf("want on-battery raised once and low-battery as seq 2, got %+v", trs)
-	}
+		waitTrs("on-battery", func(trs []contract.Alarm) bool { return has(trs, "on-battery/ups1/on_battery", contract.EventRaise) })
+		reload <- second
+		waitTrs("low-battery after the reload", func(trs []contract.Alarm) bool { return has(trs, "low-battery/ups1/low_battery", contract.EventRaise) })
+		cancel()
+		<-done
+		trs := ob.snapshot()
+		if len(trs) != 2 || trs[1].Seq != 2 {
+			t.Errorf("want on-battery raised once and low-battery as seq 2, got %+v", trs)
+		}
+	})
 }

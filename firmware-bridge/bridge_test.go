@@ -76,7 +76,8 @@ func TestBridgeFailsafeWhenHostGoesSilent(t *testing.T) {
 }
 
 func TestBridgeBoardReset(t *testing.T) {
-	r := newRig(t, Options{}, time.Second)
+	// Analog values arrive with the periodic report: a short interval keeps the two waits for one short.
+	r := newRig(t, Options{}, 200*time.Millisecond)
 	r.waitLink(1)
 	r.emu.waitEvent("host SET hb,")
 	r.emu.send("set 0 22")

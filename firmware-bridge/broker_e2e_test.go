@@ -27,7 +27,7 @@ type brokerRig struct {
 
 func newBrokerRig(t testing.TB) *brokerRig {
 	dir := t.TempDir()
-	bin := buildC(t, dir, "emulator", "emulator.c", "rwproto.c")
+	bin := buildC(t, "emulator", "emulator.c", "rwproto.c")
 	dev := filepath.Join(dir, "ttyACM0")
 	e := startEmu(t, bin, dev)
 

@@ -47,7 +47,7 @@ type agentRig struct {
 
 func newAgentRig(t testing.TB) *agentRig {
 	dir := t.TempDir()
-	bin := buildC(t, dir, "emulator", "emulator.c", "rwproto.c")
+	bin := buildC(t, "emulator", "emulator.c", "rwproto.c")
 	dev := filepath.Join(dir, "ttyACM0")
 	e := startEmu(t, bin, dev)
 	cfgText := strings.NewReplacer("STATE", filepath.Join(dir, "state"), "DEV", dev).Replace(`

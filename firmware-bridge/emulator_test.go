@@ -22,11 +22,28 @@ import (
 
 // waitLimit bounds every wait in these tests. It is a failure timeout, not a measurement: the tests assert
 // on what arrives, and a healthy run waits milliseconds.
-const waitLimit = 15 * time.Second
+const waitLimit = 30 * time.Second
 
-// buildC compiles firmware C sources into dir with gcc. Without gcc the test is skipped, unless
-// RACKWATCH_REQUIRE_INTEGRATION=1, where that is a failure.
-func buildC(t testing.TB, dir, name string, srcs ...string) string {
+// built holds the C programs compiled so far in this test run: every rig runs the same emulator, so it is
+// compiled once, not once per test.
+var built struct {
+	sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
+// TestMain removes the compiled C programs after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildC compiles firmware C sources with gcc, once per test run, and returns the program. Without gcc
+// the test is skipped, unless RACKWATCH_REQUIRE_INTEGRATION=1, where that is a failure.
+func buildC(t testing.TB, name string, srcs ...string) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -35,7 +52,18 @@ func buildC(t testing.TB, dir, name string, srcs ...string) string {
 		}
 		t.Skip("gcc not found: apt-get install gcc")
 	}
-	out := filepath.Join(dir, name)
+	built.Lock()
+	defer built.Unlock()
+	if bin, ok := built.bins[name]; ok {
+		return bin
+	}
+	if built.dir == "" {
+		if built.dir, err = os.MkdirTemp("", "fwbridge-test-"); err != nil {
+			t.Fatal(err)
+		}
+		built.bins = map[string]string{}
+	}
+	out := filepath.Join(built.dir, name)
 	args := []string{"-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-o", out}
 	for _, s := range srcs {
 		p := filepath.Join("firmware", s)
@@ -52,6 +80,7 @@ func buildC(t testing.TB, dir, name string, srcs ...string) string {
 	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", name, err, b)
 	}
+	built.bins[name] = out
 	return out
 }
 
@@ -273,7 +302,7 @@ type rig struct {
 func newRig(t testing.TB, o Options, every time.Duration, emuArgs ...string) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{t: t, dir: dir, bin: buildC(t, dir, "emulator", "emulator.c", "rwproto.c"), sink: newSink(), logs: newLogRecorder()}
+	r := &rig{t: t, dir: dir, bin: buildC(t, "emulator", "emulator.c", "rwproto.c"), sink: newSink(), logs: newLogRecorder()}
 	o.Device = filepath.Join(dir, "ttyACM0")
 	if o.Baud == 0 {
 		o.Baud = DefaultBaud

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
@@ -215,31 +216,35 @@ func (p *stuckPort) Write(b []byte) (int, error) {
 func (p *stuckPort) Close() error { p.once.Do(func() { close(p.closed) }); return nil }
 
 // A board that stops reading must not stall the driver: its channels still go stale, the session ends when
-// the write queue is full, and Run still returns at once on cancel.
+// the write queue is full, and Run still returns on cancel. The port is in memory, so the test runs in a
+// synctest bubble: the heartbeats that fill the queue and the session's bounded wait for the stuck writer
+// take no real time, and a Run that never returned would still fail at waitLimit (of the bubble's clock).
 func TestStuckWriterStallsNothing(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	o := &Options{Device: "/dev/null", Heartbeat: settings.Duration(100 * time.Millisecond), Channels: []string{"smoke"}}
-	o.applyDefaults()
-	open := func(string, int) (Port, error) {
-		return &stuckPort{release: release, closed: make(chan struct{})}, nil
-	}
-	d := New("b", o, time.Second, open, slog.New(slog.DiscardHandler))
-	s := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, s.emit) }()
-	s.waitFor(t, "smoke stale", badWith("smoke", "heartbeat lost"))
-	s.waitFor(t, "smoke bad: line not taking writes", badWith("smoke", "not taking writes"))
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Run returned %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release) // the stuck writers return when the bubble ends
+		o := &Options{Device: "/dev/null", Heartbeat: settings.Duration(100 * time.Millisecond), Channels: []string{"smoke"}}
+		o.applyDefaults()
+		open := func(string, int) (Port, error) {
+			return &stuckPort{release: release, closed: make(chan struct{})}, nil
 		}
-	case <-time.After(waitLimit):
-		t.Fatal("Run stalled on a stuck write")
-	}
+		d := New("b", o, time.Second, open, slog.New(slog.DiscardHandler))
+		s := newSink()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, s.emit) }()
+		s.waitFor(t, "smoke stale", badWith("smoke", "heartbeat lost"))
+		s.waitFor(t, "smoke bad: line not taking writes", badWith("smoke", "not taking writes"))
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("Run stalled on a stuck write")
+		}
+	})
 }
 
 // Readings and bad frames cost no allocation once the first of each kind has been logged.

@@ -63,7 +63,7 @@ func childMain() {
 		case "rss":
 			fmt.Println("rss", procStatus("VmHWM:"), procStatus("RssAnon:"))
 		case "close":
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 			d.Close(ctx)
 			cancel()
 			fmt.Println("closed")

@@ -389,7 +389,11 @@ func TestFlushRetriesAtOnce(t *testing.T) {
 	if err := d.Transitions([]contract.Alarm{transition(1, "low-battery", "ups1", "low_battery")}); err != nil {
 		t.Fatal(err)
 	}
+	deadline := time.Now().Add(failAfter)
 	for d.Health() == nil || !strings.Contains(d.Health().Error(), "refused") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt did not fail as refused: %v", d.Health())
+		}
 		time.Sleep(10 * time.Millisecond) // the first attempt failed: the target is now in its backoff
 	}
 	b, err := broker.Start(addr, testLog(t))
@@ -397,7 +401,7 @@ func TestFlushRetriesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // shorter than the backoff (30 s at least)
 	defer cancel()
 	if err := d.Flush(ctx); err != nil {
 		t.Fatalf("flush did not reach the broker that came back: %v", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -62,7 +63,7 @@ type Client struct {
 }
 
 // Connect makes one connection attempt and subscribes. The error explains TLS and login failures (see
-// Explain).
+// Explain; a tls:// connection the broker drops right after the handshake counts as a TLS failure).
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	cl := &Client{lost: make(chan struct{})}
 	o := paho.NewClientOptions().
@@ -102,11 +103,19 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		})
 	}
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) { cl.markLost(err) })
+	// paho reports a failure to open the connection (TCP connect, and for tls:// the TLS handshake) as
+	// BrokerFailed; a failure without it happened after the handshake, in the MQTT CONNECT exchange.
+	var dialFailed atomic.Bool
+	o.SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+		if _, ok := n.(paho.ConnectionNotificationBrokerFailed); ok {
+			dialFailed.Store(true)
+		}
+	})
 	cl.c = paho.NewClient(o)
 
 	if err := wait(ctx, cl.c.Connect()); err != nil {
 		cl.c.Disconnect(0)
-		return nil, fmt.Errorf("mqtt: connect %s: %w", cfg.URL, Explain(err))
+		return nil, fmt.Errorf("mqtt: connect %s: %w", cfg.URL, explain(err, Secure(cfg.URL) && !dialFailed.Load()))
 	}
 	if len(cfg.Subscribe) > 0 {
 		if err := wait(ctx, cl.c.SubscribeMultiple(cfg.Subscribe, nil)); err != nil {

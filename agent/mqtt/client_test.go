@@ -13,7 +13,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
-const failAfter = 10 * time.Second
+const failAfter = 30 * time.Second // a failure timeout, not a measurement
 
 func TestPublishSubscribeAndLoss(t *testing.T) {
 	b, err := broker.Start("127.0.0.1:0", nil)

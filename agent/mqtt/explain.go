@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -49,7 +50,14 @@ func KindOf(err error) Kind {
 }
 
 // Explain wraps a connection error in an *Error whose text says what to check.
-func Explain(err error) error {
+func Explain(err error) error { return explain(err, false) }
+
+// explain is Explain for Connect, which also knows whether a TLS handshake with the broker completed.
+// With TLS 1.3 the broker checks our client certificate after our side of the handshake is done: a broker
+// that rejects it sends an alert and closes the connection, and the client, by then writing CONNECT or
+// waiting for CONNACK, often sees the reset or the end of the stream instead of the alert. A TLS
+// connection that the broker drops at once after the handshake is therefore a TLS problem, not an outage.
+func explain(err error, afterTLSHandshake bool) error {
 	if err == nil {
 		return nil
 	}
@@ -78,6 +86,8 @@ func Explain(err error) error {
 		return &Error{BadTLS, "the broker did not answer in TLS (tls:// URL to a plain MQTT port?)", err}
 	case errors.As(err, &alrt), strings.Contains(err.Error(), "remote error: tls:"):
 		return &Error{BadTLS, "the broker rejected our TLS handshake (client certificate missing, expired or not signed by its CA?)", err}
+	case afterTLSHandshake && closedByPeer(err):
+		return &Error{BadTLS, "the broker closed the connection right after the TLS handshake: it probably rejected our TLS handshake (client certificate missing, expired or not signed by its CA, or TLS settings it does not accept?)", err}
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
 		return &Error{BadLogin, "the broker refused the login (check username and password_file/password_env)", err}
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
@@ -88,4 +98,10 @@ func Explain(err error) error {
 		return &Error{Unreachable, "the broker did not answer in time", err}
 	}
 	return &Error{Unreachable, "", err}
+}
+
+// closedByPeer reports whether err says the other end reset or closed the connection.
+func closedByPeer(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

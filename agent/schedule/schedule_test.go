@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/config"
@@ -84,6 +85,10 @@ func (h *harness) opened(id string) int32 {
 	return c.(*atomic.Int32).Load()
 }
 
+// run runs a scheduler over the sensors in yaml until a reading satisfies until, and returns the readings.
+// The devices are in memory, so every test calls it inside a synctest bubble: read timeouts, intervals and
+// backoffs pass on the bubble's clock, exactly, however busy the machine is (on a loaded machine a 10 ms
+// timeout on the real clock also catches reads that merely waited for a CPU).
 func (h *harness) run(t *testing.T, yaml string, until func(r reading.Reading) bool) []reading.Reading {
 	t.Helper()
 	cfg, err := config.Parse("t.yaml", []byte("gateway: {id: gw}\nmqtt: {embedded_broker: 127.0.0.1:0}\n"+yaml))
@@ -149,22 +154,23 @@ func count(rs []reading.Reading, sensor string, q reading.Quality, errHas string
 }
 
 func TestHungDeviceDelaysNoOtherBus(t *testing.T) {
-	h := newHarness()
-	release := make(chan struct{})
-	defer close(release)
-	// On bus a: "hung" never returns, not even when cancelled (a driver stuck in a syscall); "neighbour"
-	// shares its wire. On bus b: "ok" is healthy.
-	h.openFn["hung"] = func(int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) { <-release; return 0, nil }}, nil
-	}
-	h.openFn["neighbour"] = func(int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 1, nil }}, nil
-	}
-	h.openFn["ok"] = func(int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) { return float64(n), nil }}, nil
-	}
-	good := 0
-	got := h.run(t, `
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		release := make(chan struct{})
+		defer close(release)
+		// On bus a: "hung" never returns, not even when cancelled (a driver stuck in a syscall); "neighbour"
+		// shares its wire. On bus b: "ok" is healthy.
+		h.openFn["hung"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { <-release; return 0, nil }}, nil
+		}
+		h.openFn["neighbour"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 1, nil }}, nil
+		}
+		h.openFn["ok"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { return float64(n), nil }}, nil
+		}
+		good := 0
+		got := h.run(t, `
 buses:
   - {id: a, type: wire}
   - {id: b, type: wire}
@@ -173,94 +179,102 @@ sensors:
   - {id: neighbour, driver: fake, bus: a, every: 40ms, timeout: 30ms}
   - {id: ok, driver: fake, bus: b, every: 10ms, timeout: 10ms}
 `, func(r reading.Reading) bool {
-		if r.Sensor == "ok" && r.Good() {
-			good++
-		}
-		return good >= 30
-	})
-	if n := count(got, "hung", reading.Bad, "read timed out after 30ms"); n != 1 {
-		t.Errorf("hung sensor: %d timeout readings, want exactly 1 (then the bus is busy): %s", n, summary(got))
-	}
-	if n := count(got, "neighbour", reading.Bad, "bus a busy: read of hung has not returned"); n < 1 {
-		t.Errorf("the hung sensor's neighbour on bus a was not reported bad: %s", summary(got))
-	}
-	if n := count(got, "hung", reading.Bad, "bus a busy"); n < 1 {
-		t.Errorf("the hung sensor itself gets no bad readings after its timeout: %s", summary(got))
-	}
-	// Bus b's readings are consecutive: none was skipped while bus a hung.
-	want := 1.0
-	for _, r := range got {
-		if r.Sensor == "ok" && r.Good() {
-			if r.Value != want {
-				t.Fatalf("bus b read %v, want read number %v: reads were lost", r.Value, want)
+			if r.Sensor == "ok" && r.Good() {
+				good++
 			}
-			want++
+			return good >= 30
+		})
+		if n := count(got, "hung", reading.Bad, "read timed out after 30ms"); n != 1 {
+			t.Errorf("hung sensor: %d timeout readings, want exactly 1 (then the bus is busy): %s", n, summary(got))
 		}
-	}
+		if n := count(got, "neighbour", reading.Bad, "bus a busy: read of hung has not returned"); n < 1 {
+			t.Errorf("the hung sensor's neighbour on bus a was not reported bad: %s", summary(got))
+		}
+		if n := count(got, "hung", reading.Bad, "bus a busy"); n < 1 {
+			t.Errorf("the hung sensor itself gets no bad readings after its timeout: %s", summary(got))
+		}
+		// Bus b's readings are consecutive: none was skipped while bus a hung.
+		want := 1.0
+		for _, r := range got {
+			if r.Sensor == "ok" && r.Good() {
+				if r.Value != want {
+					t.Fatalf("bus b read %v, want read number %v: reads were lost", r.Value, want)
+				}
+				want++
+			}
+		}
+	})
 }
 
 func TestTimeoutThenRecovery(t *testing.T) {
-	h := newHarness()
-	h.openFn["slow"] = func(int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) {
-			if n == 2 { // honours its context: returns when the scheduler gives up
-				<-ctx.Done()
-				return 0, ctx.Err()
-			}
-			return float64(n), nil
-		}}, nil
-	}
-	got := h.run(t, "sensors:\n  - {id: slow, driver: fake, every: 10ms, timeout: 10ms}\n", func(r reading.Reading) bool {
-		return r.Good() && r.Value >= 4
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		h.openFn["slow"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) {
+				if n == 2 { // honours its context: returns when the scheduler gives up
+					<-ctx.Done()
+					return 0, ctx.Err()
+				}
+				return float64(n), nil
+			}}, nil
+		}
+		got := h.run(t, "sensors:\n  - {id: slow, driver: fake, every: 10ms, timeout: 10ms}\n", func(r reading.Reading) bool {
+			return r.Good() && r.Value >= 4
+		})
+		if n := count(got, "slow", reading.Bad, "read timed out after 10ms"); n != 1 {
+			t.Errorf("want one timeout reading: %s", summary(got))
+		}
 	})
-	if n := count(got, "slow", reading.Bad, "read timed out after 10ms"); n != 1 {
-		t.Errorf("want one timeout reading: %s", summary(got))
-	}
 }
 
 func TestPanicIsRecoveredAndDeviceReopened(t *testing.T) {
-	h := newHarness()
-	h.openFn["p"] = func(open int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) {
-			if open == 1 && n == 2 {
-				panic("index out of range")
-			}
-			return float64(open*100 + n), nil
-		}}, nil
-	}
-	got := h.run(t, "sensors:\n  - {id: p, driver: fake, every: 10ms}\n", func(r reading.Reading) bool {
-		return r.Good() && r.Value > 200
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		h.openFn["p"] = func(open int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) {
+				if open == 1 && n == 2 {
+					panic("index out of range")
+				}
+				return float64(open*100 + n), nil
+			}}, nil
+		}
+		got := h.run(t, "sensors:\n  - {id: p, driver: fake, every: 10ms}\n", func(r reading.Reading) bool {
+			return r.Good() && r.Value > 200
+		})
+		if n := count(got, "p", reading.Bad, "driver panicked: index out of range"); n != 1 {
+			t.Errorf("want one bad reading for the panic: %s", summary(got))
+		}
+		if h.opened("p") != 2 {
+			t.Errorf("device opened %d times, want 2 (reopened after the panic)", h.opened("p"))
+		}
 	})
-	if n := count(got, "p", reading.Bad, "driver panicked: index out of range"); n != 1 {
-		t.Errorf("want one bad reading for the panic: %s", summary(got))
-	}
-	if h.opened("p") != 2 {
-		t.Errorf("device opened %d times, want 2 (reopened after the panic)", h.opened("p"))
-	}
 }
 
 func TestOpenFailureIsBadReadingThenRecovers(t *testing.T) {
-	h := newHarness()
-	h.openFn["flaky"] = func(open int) (driver.Device, error) {
-		if open == 1 {
-			return nil, errors.New("chip id 0x58, want 0x60 (BMP280 instead of BME280?)")
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		h.openFn["flaky"] = func(open int) (driver.Device, error) {
+			if open == 1 {
+				return nil, errors.New("chip id 0x58, want 0x60 (BMP280 instead of BME280?)")
+			}
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 7, nil }}, nil
 		}
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 7, nil }}, nil
-	}
-	got := h.run(t, "sensors:\n  - {id: flaky, driver: fake, every: 100ms}\n", func(r reading.Reading) bool { return r.Good() })
-	if n := count(got, "flaky", reading.Bad, "open: chip id 0x58"); n < 1 {
-		t.Errorf("the open error is not in a bad reading: %s", summary(got))
-	}
+		got := h.run(t, "sensors:\n  - {id: flaky, driver: fake, every: 100ms}\n", func(r reading.Reading) bool { return r.Good() })
+		if n := count(got, "flaky", reading.Bad, "open: chip id 0x58"); n < 1 {
+			t.Errorf("the open error is not in a bad reading: %s", summary(got))
+		}
+	})
 }
 
 func TestBrokenBusIsReportedPerSensor(t *testing.T) {
-	h := newHarness()
-	h.openFn["s1"] = func(int) (driver.Device, error) { return nil, errors.New("unreachable") }
-	s1, s2 := false, 0
-	h.openFn["s2"] = func(int) (driver.Device, error) {
-		return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 1, nil }}, nil
-	}
-	got := h.run(t, `
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		h.openFn["s1"] = func(int) (driver.Device, error) { return nil, errors.New("unreachable") }
+		s1, s2 := false, 0
+		h.openFn["s2"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 1, nil }}, nil
+		}
+		got := h.run(t, `
 buses:
   - {id: broken1, type: wire}
   - {id: fine, type: wire}
@@ -268,35 +282,38 @@ sensors:
   - {id: s1, driver: fake, bus: broken1, every: 10ms}
   - {id: s2, driver: fake, bus: fine, every: 10ms}
 `, func(r reading.Reading) bool {
-		s1 = s1 || r.Sensor == "s1" && strings.Contains(r.ErrText(), "bus broken1: no such device")
-		s2 += count([]reading.Reading{r}, "s2", reading.Good, "")
-		return s1 && s2 >= 5 // s2 keeps its schedule while s1's bus stays broken
+			s1 = s1 || r.Sensor == "s1" && strings.Contains(r.ErrText(), "bus broken1: no such device")
+			s2 += count([]reading.Reading{r}, "s2", reading.Good, "")
+			return s1 && s2 >= 5 // s2 keeps its schedule while s1's bus stays broken
+		})
+		_ = got
+		if h.opened("s1") != 0 {
+			t.Error("opened a device on a bus that is not open")
+		}
 	})
-	_ = got
-	if h.opened("s1") != 0 {
-		t.Error("opened a device on a bus that is not open")
-	}
 }
 
 func TestStreamerPushesAndIsRestarted(t *testing.T) {
-	h := newHarness()
-	h.openFn["edge"] = func(open int) (driver.Device, error) {
-		return &stream{run: func(ctx context.Context, emit func(driver.Sample)) error {
-			emit(driver.Sample{Channel: reading.Smoke, Value: float64(open)})
-			if open == 1 {
-				return errors.New("line went away")
-			}
-			<-ctx.Done()
-			return ctx.Err()
-		}}, nil
-	}
-	got := h.run(t, "sensors:\n  - {id: edge, driver: fake, every: 1h}\n", func(r reading.Reading) bool {
-		return r.Good() && r.Value == 2
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		h.openFn["edge"] = func(open int) (driver.Device, error) {
+			return &stream{run: func(ctx context.Context, emit func(driver.Sample)) error {
+				emit(driver.Sample{Channel: reading.Smoke, Value: float64(open)})
+				if open == 1 {
+					return errors.New("line went away")
+				}
+				<-ctx.Done()
+				return ctx.Err()
+			}}, nil
+		}
+		got := h.run(t, "sensors:\n  - {id: edge, driver: fake, every: 1h}\n", func(r reading.Reading) bool {
+			return r.Good() && r.Value == 2
+		})
+		if n := count(got, "edge", reading.Bad, "line went away"); n < 1 {
+			t.Errorf("the streamer's failure was not reported: %s", summary(got))
+		}
+		if got[0].Channel != reading.Smoke || got[0].Value != 1 {
+			t.Errorf("first reading %+v, want the pushed sample", got[0])
+		}
 	})
-	if n := count(got, "edge", reading.Bad, "line went away"); n < 1 {
-		t.Errorf("the streamer's failure was not reported: %s", summary(got))
-	}
-	if got[0].Channel != reading.Smoke || got[0].Value != 1 {
-		t.Errorf("first reading %+v, want the pushed sample", got[0])
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	pgpio "periph.io/x/conn/v3/gpio"
@@ -24,7 +25,9 @@ func sensor(t testing.TB, yaml string) *driver.Sensor {
 	return cfg.Sensors[0].DriverSensor(cfg.File)
 }
 
-// harness runs a gpio-input on a fake pin and collects what it emits.
+// harness runs a gpio-input on a fake pin and collects what it emits. The pin is in memory, so the tests
+// that use it run in a synctest bubble: debounce windows and refresh intervals pass on the bubble's clock,
+// and the bounce below lands inside its window however busy the machine is.
 type harness struct {
 	pin     *gpiotest.Pin
 	samples chan driver.Sample
@@ -84,76 +87,84 @@ func (h *harness) next(t testing.TB) driver.Sample {
 func (h *harness) edge(l pgpio.Level) { h.pin.EdgesChan <- l }
 
 func TestActiveLowSmokeContact(t *testing.T) {
-	h := start(t, "{id: batt-room.smoke, driver: gpio-input, pin: GPIO17, active: low, channel: smoke, debounce: 0s, every: 1h}")
-	if h.pin.P != pgpio.PullUp {
-		t.Errorf("pull %v, want up by default for active low", h.pin.P)
-	}
-	if s := h.next(t); s.Channel != "smoke" || s.Value != 0 {
-		t.Fatalf("initial sample %+v, want smoke=0 (pulled up, contact open)", s)
-	}
-	h.edge(pgpio.Low)
-	if s := h.next(t); s.Value != 1 {
-		t.Fatalf("after falling edge %+v, want smoke=1", s)
-	}
-	h.edge(pgpio.High)
-	if s := h.next(t); s.Value != 0 {
-		t.Fatalf("after rising edge %+v, want smoke=0", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, "{id: batt-room.smoke, driver: gpio-input, pin: GPIO17, active: low, channel: smoke, debounce: 0s, every: 1h}")
+		if h.pin.P != pgpio.PullUp {
+			t.Errorf("pull %v, want up by default for active low", h.pin.P)
+		}
+		if s := h.next(t); s.Channel != "smoke" || s.Value != 0 {
+			t.Fatalf("initial sample %+v, want smoke=0 (pulled up, contact open)", s)
+		}
+		h.edge(pgpio.Low)
+		if s := h.next(t); s.Value != 1 {
+			t.Fatalf("after falling edge %+v, want smoke=1", s)
+		}
+		h.edge(pgpio.High)
+		if s := h.next(t); s.Value != 0 {
+			t.Fatalf("after rising edge %+v, want smoke=0", s)
+		}
+	})
 }
 
 func TestActiveHighDefaultsToPullDown(t *testing.T) {
-	h := start(t, "{id: door1, driver: gpio-input, pin: GPIO17, active: high, channel: door, every: 1h}")
-	if h.pin.P != pgpio.PullDown {
-		t.Errorf("pull %v, want down", h.pin.P)
-	}
-	if s := h.next(t); s.Value != 0 {
-		t.Fatalf("initial %+v", s)
-	}
-	h.edge(pgpio.High)
-	if s := h.next(t); s.Channel != "door" || s.Value != 1 {
-		t.Fatalf("after rising edge %+v, want door=1", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, "{id: door1, driver: gpio-input, pin: GPIO17, active: high, channel: door, every: 1h}")
+		if h.pin.P != pgpio.PullDown {
+			t.Errorf("pull %v, want down", h.pin.P)
+		}
+		if s := h.next(t); s.Value != 0 {
+			t.Fatalf("initial %+v", s)
+		}
+		h.edge(pgpio.High)
+		if s := h.next(t); s.Channel != "door" || s.Value != 1 {
+			t.Fatalf("after rising edge %+v, want door=1", s)
+		}
+	})
 }
 
 func TestDebounceSwallowsBounceAndSettles(t *testing.T) {
-	h := start(t, "{id: leak1, driver: gpio-input, pin: GPIO17, channel: leak, debounce: 500ms, every: 1h}")
-	if s := h.next(t); s.Value != 0 {
-		t.Fatalf("initial %+v", s)
-	}
-	// Contact closes and bounces: the first edge is emitted at once, the bounce is not.
-	h.edge(pgpio.Low)
-	if s := h.next(t); s.Value != 1 {
-		t.Fatalf("first edge %+v, want 1", s)
-	}
-	h.edge(pgpio.High)
-	h.edge(pgpio.Low)
-	h.edge(pgpio.High)
-	// It came to rest open: whatever the timing, the next value is 0, and there is no extra 1 before it.
-	if s := h.next(t); s.Value != 0 {
-		t.Fatalf("after bounce %+v, want 0 (settled open)", s)
-	}
-	h.edge(pgpio.Low)
-	if s := h.next(t); s.Value != 1 {
-		t.Fatalf("next closure %+v, want 1", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, "{id: leak1, driver: gpio-input, pin: GPIO17, channel: leak, debounce: 500ms, every: 1h}")
+		if s := h.next(t); s.Value != 0 {
+			t.Fatalf("initial %+v", s)
+		}
+		// Contact closes and bounces: the first edge is emitted at once, the bounce is not.
+		h.edge(pgpio.Low)
+		if s := h.next(t); s.Value != 1 {
+			t.Fatalf("first edge %+v, want 1", s)
+		}
+		h.edge(pgpio.High)
+		h.edge(pgpio.Low)
+		h.edge(pgpio.High)
+		// It came to rest open: whatever the timing, the next value is 0, and there is no extra 1 before it.
+		if s := h.next(t); s.Value != 0 {
+			t.Fatalf("after bounce %+v, want 0 (settled open)", s)
+		}
+		h.edge(pgpio.Low)
+		if s := h.next(t); s.Value != 1 {
+			t.Fatalf("next closure %+v, want 1", s)
+		}
+	})
 }
 
 func TestPeriodicLevelForStaleness(t *testing.T) {
-	h := start(t, "{id: door2, driver: gpio-input, pin: GPIO17, channel: door, every: 20ms}")
-	for i := 0; i < 3; i++ {
-		if s := h.next(t); s.Value != 0 {
-			t.Fatalf("sample %d %+v", i, s)
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, "{id: door2, driver: gpio-input, pin: GPIO17, channel: door, every: 20ms}")
+		for i := 0; i < 3; i++ {
+			if s := h.next(t); s.Value != 0 {
+				t.Fatalf("sample %d %+v", i, s)
+			}
 		}
-	}
-	// A level that changed without an edge being seen (missed interrupt) is corrected by the refresh.
-	h.pin.Lock()
-	h.pin.L = pgpio.Low
-	h.pin.Unlock()
-	for {
-		if s := h.next(t); s.Value == 1 {
-			break
+		// A level that changed without an edge being seen (missed interrupt) is corrected by the refresh.
+		h.pin.Lock()
+		h.pin.L = pgpio.Low
+		h.pin.Unlock()
+		for {
+			if s := h.next(t); s.Value == 1 {
+				break
+			}
 		}
-	}
+	})
 }
 
 func TestCheckErrors(t *testing.T) {
