@@ -129,15 +129,25 @@ func (s *Scheduler) emitBad(ctx context.Context, sn *sensor, err error, at time.
 func (s *Scheduler) emitSamples(ctx context.Context, sn *sensor, samples []driver.Sample, at time.Time) {
 	for i := range samples {
 		smp := &samples[i]
-		r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
-		if smp.Err != nil {
-			r.Quality, r.Err = reading.Bad, smp.Err
-		}
+		r := sn.reading(smp, at)
 		if sn.declared == nil {
 			sn.remember(smp.Channel)
 		}
 		s.emit(ctx, r)
 	}
+}
+
+// reading turns a driver's sample into a reading. This is the edge of the vocabulary: whatever the driver,
+// a value that is NaN or infinite becomes a bad reading here (and counts as a failed read), so the rules,
+// the alarm objects and the published readings only ever see finite values.
+func (sn *sensor) reading(smp *driver.Sample, at time.Time) reading.Reading {
+	r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
+	if smp.Err != nil {
+		r.Quality, r.Err = reading.Bad, smp.Err
+	} else if r.Vet() {
+		sn.failures.Add(1)
+	}
+	return r
 }
 
 func (sn *sensor) remember(ch reading.Channel) {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // healthyRun is how long a streamer must run before its next failure counts as a fresh one for backoff.
@@ -65,9 +64,8 @@ func (s *Scheduler) runStreamer(ctx context.Context, sn *sensor, dev driver.Stre
 	defer recoverInto(&err)
 	return dev.Run(ctx, func(smp driver.Sample) {
 		sn.reads.Add(1)
-		r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: time.Now()}
+		r := sn.reading(&smp, time.Now())
 		if smp.Err != nil {
-			r.Quality, r.Err = reading.Bad, smp.Err
 			sn.failures.Add(1)
 		}
 		if sn.declared == nil {
