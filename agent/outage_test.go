@@ -190,7 +190,7 @@ func stateSeq(t *testing.T, dir string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Seq
+	return st.State.Seq
 }
 
 func waitFor(t *testing.T, what string, cond func() bool, a *agentProc) {

@@ -625,6 +625,9 @@ func (j *Journal) catchUp() error {
 	return nil
 }
 
+// Dir is the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
 // Err says why the journal cannot write to disk now, or nil when it can.
 func (j *Journal) Err() error {
 	j.mu.Lock()

@@ -13,8 +13,8 @@ const DefaultKeys = 256
 // overflowKey collects the lines of new keys while the table is full.
 const overflowKey = "\x00overflow"
 
-// Limiter lets through at most one line per key per interval. It is safe for concurrent use. The zero
-// value is not usable; create one with New.
+// Limiter lets through at most one line per key per interval. It is safe for concurrent use. Create one
+// with New; a nil *Limiter limits nothing.
 type Limiter struct {
 	every time.Duration
 	max   int
@@ -40,6 +40,9 @@ func New(every time.Duration, maxKeys int) *Limiter {
 // Allow reports whether a line of key may be logged now; when it may, suppressed is the number of lines of
 // that key dropped since the last one logged.
 func (l *Limiter) Allow(key string) (ok bool, suppressed uint64) {
+	if l == nil {
+		return true, 0
+	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
