@@ -25,7 +25,10 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 	var b *broker.Broker
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
 		var err error
-		if b, err = broker.Start(addr, log); err != nil {
+		lim := broker.DefaultLimits
+		lim.Reserved = contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID).Base() + "/"
+		lim.OwnClient = "rackwatch-" + cfg.Gateway.ID
+		if b, err = broker.StartWith(addr, log, lim); err != nil {
 			return nil, err
 		}
 		c := *cfg
