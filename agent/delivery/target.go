@@ -109,7 +109,8 @@ func (t *target) health() error {
 // backoff.
 func (t *target) run(ctx context.Context) {
 	var lastLogged string
-	for attempt := 0; ctx.Err() == nil; {
+	rc := reconnect{keepalive: t.stableAfter()}
+	for ctx.Err() == nil {
 		mc := t.mc
 		mc.Will = &mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Offline, time.Now()), QoS: 1, Retain: true}
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -134,10 +135,9 @@ func (t *target) run(ctx context.Context) {
 					t.log.Error("cannot connect to the broker, and retrying will not help: fix the configuration", "err", err)
 				}
 			}
-			if !t.wait(ctx, attempt, unreachable) {
+			if !t.wait(ctx, rc.next(), unreachable) {
 				return
 			}
-			attempt++
 			continue
 		}
 		lastLogged = ""
@@ -159,14 +159,34 @@ func (t *target) run(ctx context.Context) {
 		}
 		t.d.ratelog.Log(t.log, slog.LevelWarn, "lost:"+t.name, "lost the broker; reconnecting", "broker", t.name, "err", err)
 		cl.Disconnect(0)
-		if delivered || time.Since(connectedAt) >= t.stableAfter() {
-			attempt = 0
-		}
-		if !t.wait(ctx, attempt, true) {
+		rc.lost(time.Since(connectedAt), delivered)
+		if !t.wait(ctx, rc.next(), true) {
 			return
 		}
-		attempt++
 	}
+}
+
+// reconnect is a broker's reconnect policy: capped exponential backoff with jitter, started again after a
+// connection that worked.
+type reconnect struct {
+	attempt   int
+	keepalive time.Duration
+}
+
+// lost notes the loss of a connection that lasted lived, and whether the broker acknowledged transitions on
+// it. One that stayed up past one keepalive, or delivered, worked: the backoff starts again.
+func (r *reconnect) lost(lived time.Duration, delivered bool) {
+	if delivered || lived >= r.keepalive {
+		r.attempt = 0
+	}
+}
+
+// next returns how long to wait before the next attempt, and counts the attempt: backoffBase doubling up to
+// backoffMax, each drawn from its upper half (a site's gateways do not reconnect in lockstep).
+func (r *reconnect) next() time.Duration {
+	d := driver.Backoff(r.attempt, backoffBase, backoffMax)
+	r.attempt++
+	return d/2 + rand.N(d/2+1)
 }
 
 // stableAfter is how long a connection must last to count as working: one keepalive.
@@ -177,12 +197,9 @@ func (t *target) stableAfter() time.Duration {
 	return 30 * time.Second
 }
 
-// wait sleeps out the backoff of attempt, with jitter (a site's gateways do not reconnect in lockstep).
-// A last gasp ends it at once; when alarmsHurry, a new transition cuts it to at most about backoffBase. It
-// reports false when ctx ended.
-func (t *target) wait(ctx context.Context, attempt int, alarmsHurry bool) bool {
-	delay := driver.Backoff(attempt, backoffBase, backoffMax)
-	delay = delay/2 + rand.N(delay/2+1)
+// wait sleeps out a reconnect delay. A last gasp ends it at once; when alarmsHurry, a new transition cuts
+// it to at most about backoffBase. It reports false when ctx ended.
+func (t *target) wait(ctx context.Context, delay time.Duration, alarmsHurry bool) bool {
 	deadline := time.Now().Add(delay)
 	tm := time.NewTimer(delay)
 	defer tm.Stop()
