@@ -54,7 +54,9 @@ rules:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
+	go func() {
+		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
 	ms := rec.wait(t, "the old backlog and a new transition", func(ms []mqtt.Received) bool {
 		return len(on(ms, "rackwatch/gw/events")) >= 4
 	})

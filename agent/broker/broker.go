@@ -51,7 +51,9 @@ type Limits struct {
 var DefaultLimits = Limits{MaxPacket: 256 << 10, MaxClients: 64, MaxRetained: 4096, MaxRetainedBytes: 4 << 20}
 
 // Start is StartWith with DefaultLimits.
-func Start(addr string, log *slog.Logger) (*Broker, error) { return StartWith(addr, log, DefaultLimits) }
+func Start(addr string, log *slog.Logger) (*Broker, error) {
+	return StartWith(addr, log, DefaultLimits)
+}
 
 // StartWith listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients
 // until Close, within lim. Retained messages and sessions live in memory only.
