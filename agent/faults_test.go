@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -298,3 +299,49 @@ func TestStorageAlarm(t *testing.T) {
 }
 
 var journalFull error = &os.PathError{Op: "write", Path: "00000000000000000001.seg", Err: syscall.ENOSPC}
+
+// fakeInbox feeds commands to the agent and keeps its answers.
+type fakeInbox struct {
+	cmds    chan delivery.Inbound
+	mu      sync.Mutex
+	answers []contract.Result
+}
+
+func (f *fakeInbox) Commands() <-chan delivery.Inbound { return f.cmds }
+func (f *fakeInbox) Answer(r contract.Result) {
+	f.mu.Lock()
+	f.answers = append(f.answers, r)
+	f.mu.Unlock()
+}
+
+// Fault 10: refused commands sent in a loop are each answered, but logged once a minute, not once each.
+func TestRefusedCommandsDoNotFloodTheLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plan := writeConfig(t, smokeConfig)
+		ob := newFakeOutbox()
+		in := &fakeInbox{cmds: make(chan delivery.Inbound)}
+		link := ob.link()
+		link.Inbox = in
+		var log lockedBuf
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(&log, nil)), Open: Static(link)})
+		}()
+		for i := 0; i < 200; i++ {
+			in.cmds <- delivery.Inbound{Kind: "ack", Payload: []byte(`{"alarm":"no/such/alarm","by":"x"}`), Broker: "tcp://b:1883"}
+		}
+		synctest.Wait()
+		cancel()
+		<-done
+		in.mu.Lock()
+		n := len(in.answers)
+		in.mu.Unlock()
+		if n != 200 {
+			t.Fatalf("%d answers to 200 commands", n)
+		}
+		if c := strings.Count(log.String(), "command refused"); c != 1 {
+			t.Fatalf("%d log lines for 200 refused commands, want 1", c)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/promtext"
+	"github.com/rackwatch/rackwatch/agent/ratelog"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -31,6 +32,9 @@ type Scheduler struct {
 	log      *slog.Logger
 	sensors  []*sensor
 	out      chan<- reading.Reading
+	// rl keeps a device that fails and recovers over and over from flooding the log: one line per
+	// sensor (or bus) a minute, the next one saying how many were not written.
+	rl *ratelog.Limiter
 }
 
 // sensor is one configured sensor's running state. Only its lane's goroutine touches the mutable fields;
@@ -58,7 +62,7 @@ type sensor struct {
 // New prepares a scheduler for checked sensors and buses; channels (from agent.Check) maps a sensor id to
 // the channels its driver declared.
 func New(sensors []*driver.Sensor, buses []*driver.Bus, channels map[string][]driver.ChannelInfo, reg *driver.Registry, log *slog.Logger) *Scheduler {
-	s := &Scheduler{buses: map[string]*driver.Bus{}, channels: channels, reg: reg, log: log}
+	s := &Scheduler{buses: map[string]*driver.Bus{}, channels: channels, reg: reg, log: log, rl: ratelog.New(time.Minute, 0)}
 	for _, b := range buses {
 		s.buses[b.ID] = b
 	}
@@ -97,6 +101,11 @@ func (s *Scheduler) Run(ctx context.Context, out chan<- reading.Reading) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// note logs a failure or recovery of a device, at most one line per key a minute.
+func (s *Scheduler) note(key string, log *slog.Logger, level slog.Level, msg string, args ...any) {
+	s.rl.Log(log, level, key, msg, args...)
 }
 
 // emit sends one reading; it gives up only when ctx is done.

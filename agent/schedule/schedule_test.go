@@ -51,6 +51,7 @@ func (s *stream) Close() error                                            { retu
 
 // harness builds a config and registry in which each sensor's driver is its id's entry in devs.
 type harness struct {
+	logTo  io.Writer // the scheduler's log; discarded when nil
 	reg    *driver.Registry
 	opens  sync.Map // sensor id -> *atomic.Int32
 	openFn map[string]func(n int) (driver.Device, error)
@@ -104,7 +105,11 @@ func (h *harness) run(t *testing.T, yaml string, until func(r reading.Reading) b
 	for _, b := range cfg.Buses {
 		buses = append(buses, b.DriverBus(cfg.File))
 	}
-	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logTo := h.logTo
+	if logTo == nil {
+		logTo = io.Discard
+	}
+	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(logTo, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan reading.Reading, 16)
 	done := make(chan struct{})
@@ -359,6 +364,26 @@ func TestNonFiniteValuesBecomeBadReadings(t *testing.T) {
 					t.Errorf("%s: a non-finite value must say why it is bad: %v", r.Sensor, r.Err)
 				}
 			}
+		}
+	})
+}
+
+// A device that fails and recovers every second (a loose connector) logs one line a minute (the next one
+// says how many were not written), instead of two lines a second.
+func TestFlappingSensorDoesNotFloodTheLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		var log strings.Builder
+		h.logTo = &log
+		h.openFn["loose"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { panic("connector") }}, nil
+		}
+		start := time.Now()
+		h.run(t, "sensors:\n  - {id: loose, driver: fake, every: 100ms}\n", func(r reading.Reading) bool {
+			return time.Since(start) > 15*time.Second
+		})
+		if lines := strings.Count(log.String(), "\n"); lines != 1 {
+			t.Fatalf("%d log lines in 15 s of a device failing every second, want 1:\n%s", lines, log.String())
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
@@ -29,7 +30,7 @@ func (s *Scheduler) stream(ctx context.Context, sn *sensor, dev driver.Streamer,
 		if err == nil {
 			err = errors.New("device stopped")
 		}
-		sn.log.Error("streaming device failed; reopening with backoff", "err", err)
+		s.note(sn.cfg.ID, sn.log, slog.LevelError, "streaming device failed; reopening with backoff", "err", err)
 		s.emitBad(ctx, sn, err, time.Now())
 		for {
 			wait := driver.Backoff(fails, backoffBase, backoffMax)
@@ -49,7 +50,7 @@ func (s *Scheduler) stream(ctx context.Context, sn *sensor, dev driver.Streamer,
 				st, ok := d.(driver.Streamer)
 				if ok {
 					dev = st
-					sn.log.Info("streaming device open again")
+					s.note(sn.cfg.ID, sn.log, slog.LevelInfo, "streaming device open again")
 					break
 				}
 				d.Close()
