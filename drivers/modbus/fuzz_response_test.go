@@ -68,13 +68,13 @@ func fuzzTCPUnit(t *testing.T, pdu []byte, flags byte) string {
 // and units. The driver must not panic or hang, and must report either an error or one sample per
 // register-map entry, each a value or an error.
 func FuzzTCPResponses(f *testing.F) {
-	f.Add([]byte{0x03, 0x0a, 0, 1, 0, 2, 0, 3, 0x7f, 0xc0, 0, 0}, byte(0))      // holding registers, a float32 NaN
-	f.Add([]byte{0x03, 0x04, 0, 1, 0, 2}, byte(0))                           // fewer registers than asked
-	f.Add([]byte{0x83, 0x02}, byte(0))                                       // exception: illegal data address
-	f.Add([]byte{0x83, 0x0b}, byte(0))                                       // exception: gateway target failed
-	f.Add([]byte{0x01, 0x01, 0xff}, byte(0))                                 // coils for a register request
-	f.Add([]byte{0x03, 0xff, 0, 1}, byte(0))                                 // byte count beyond the data
-	f.Add([]byte{0x03, 0x0a, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5}, byte(1))         // another transaction
+	f.Add([]byte{0x03, 0x0a, 0, 1, 0, 2, 0, 3, 0x7f, 0xc0, 0, 0}, byte(0))  // holding registers, a float32 NaN
+	f.Add([]byte{0x03, 0x04, 0, 1, 0, 2}, byte(0))                          // fewer registers than asked
+	f.Add([]byte{0x83, 0x02}, byte(0))                                      // exception: illegal data address
+	f.Add([]byte{0x83, 0x0b}, byte(0))                                      // exception: gateway target failed
+	f.Add([]byte{0x01, 0x01, 0xff}, byte(0))                                // coils for a register request
+	f.Add([]byte{0x03, 0xff, 0, 1}, byte(0))                                // byte count beyond the data
+	f.Add([]byte{0x03, 0x0a, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5}, byte(1))        // another transaction
 	f.Add([]byte{0x03, 0x0a, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5}, byte(2|4|0x30)) // lying length, another unit
 	f.Add([]byte{}, byte(0))
 	f.Fuzz(func(t *testing.T, pdu []byte, flags byte) {
