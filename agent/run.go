@@ -166,14 +166,6 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 			return err
 		}
 	}
-	// Record at once the gateway this state_dir belongs to, the seq to go on from, and a rebuilt state;
-	// and create the seq file while the disk has room (it is only rewritten in place later).
-	if boot.save {
-		a.saveState()
-	}
-	if err := store.SaveSeq(a.seqPath, a.engine.Seq()); err != nil {
-		log.Warn("cannot write the seq file", "err", err)
-	}
 	open := opt.Open
 	if open == nil {
 		open = OpenMQTT
@@ -184,6 +176,15 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	link.complete()
 	a.out = link
+	// Now that the journal is ours (a second agent on the same state_dir is refused by its lock), record
+	// the gateway this state_dir belongs to, the seq to go on from and a rebuilt state, and create the seq
+	// file while the disk has room (it is only rewritten in place later).
+	if boot.save {
+		a.saveState()
+	}
+	if err := store.SaveSeq(a.seqPath, a.engine.Seq()); err != nil {
+		log.Warn("cannot write the seq file", "err", err)
+	}
 	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
 		srv, err := httpapi.Start(cfg.Gateway.HTTP, a, log)
