@@ -134,6 +134,16 @@ func startStuckBroker(t *testing.T) *stuckBroker {
 	return sb
 }
 
+// release makes the stuck broker read (and discard) again, as a broker that recovers: blocked writes
+// complete.
+func (sb *stuckBroker) release() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for _, c := range sb.conns {
+		go io.Copy(io.Discard, c)
+	}
+}
+
 func (sb *stuckBroker) close() {
 	sb.ln.Close()
 	sb.mu.Lock()
@@ -209,7 +219,7 @@ func TestStuckBrokerDelaysNoOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeDelivery2(d)
-	defer stuck.close() // first: the stuck connection holds up the delivery's Close for the write timeout
+	defer stuck.release() // first: a write blocked on the stuck broker would hold up Close for the write timeout
 	waitReady(t, d)
 	// Fill the stuck connection: alarms of about 200 KiB (each published twice) until the socket
 	// buffers on both sides are full and the stuck broker's writer blocks.
