@@ -831,13 +831,13 @@ func (e *Engine) describe(s *series, now time.Time) {
 	s.a.Message = s.base
 }
 
-// counts says whether an alarm counts for a composite with memory within: active, or active no longer
-// than within ago.
+// counts says whether an alarm counts for a composite with memory within: active, or active less than
+// within ago.
 func (s *series) counts(now time.Time, within time.Duration) bool {
 	if s.a.State == contract.Active {
 		return true
 	}
-	return within > 0 && !s.lastActive.IsZero() && now.Sub(s.lastActive) <= within
+	return within > 0 && !s.lastActive.IsZero() && now.Sub(s.lastActive) < within
 }
 
 // ruleCounts says whether any alarm of ref counts.
@@ -960,7 +960,7 @@ func (e *Engine) Next() time.Time {
 		if s.a.State != contract.Active && !s.lastActive.IsZero() {
 			for _, w := range s.r.withins {
 				if t := s.lastActive.Add(w); t.After(e.now) {
-					consider(t.Add(time.Nanosecond)) // counts is inclusive: it stops counting just after
+					consider(t)
 				}
 			}
 		}

@@ -140,7 +140,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 			}
 		} else {
 			b.WriteString(" reading again")
-			if s.hasValue {
+			if s.hasValue && !r.device {
 				b.WriteString(", now ")
 				b.WriteString(quantity(s.value, s.unit))
 			}
