@@ -74,10 +74,17 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 	if len(errs) == 0 {
 		for i := range cfg.Rules {
 			r := &cfg.Rules[i]
-			if r.Kind() == rules.KindComposite || plan.matchesAny(r) {
+			file := cfg.File
+			if r.File != "" {
+				file = r.File // an included rule file
+			}
+			if r.Against != nil && !plan.matchesAny(r.Against) {
+				errs.Add(file, r.Against.Line, "rule %q: against matches no sensor channel (check its sensor, channel and labels)", r.ID)
+			}
+			if r.Kind() == rules.KindComposite || plan.matchesAny(r.Match) {
 				continue
 			}
-			add(r.Line, "rule %q matches no sensor channel (check match.sensor, match.channel and labels)", r.ID)
+			errs.Add(file, r.Line, "rule %q matches no sensor channel (check match.sensor, match.channel and labels)", r.ID)
 		}
 	}
 	if len(errs) > 0 {
@@ -87,19 +94,19 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 	return plan, nil
 }
 
-func (p *Plan) matchesAny(r *rules.Rule) bool {
+func (p *Plan) matchesAny(m *rules.Match) bool {
 	for i := range p.Config.Sensors {
 		s := &p.Config.Sensors[i]
 		chs, known := p.Channels[s.ID]
 		if chs == nil && known {
 			// Channels learned at run time: a rule naming this sensor, or a specific channel, may match.
-			if matchSensorOnly(r.Match, s) {
+			if matchSensorOnly(m, s) {
 				return true
 			}
 			continue
 		}
 		for _, ch := range chs {
-			if r.Match.Matches(s.ID, ch.Channel, s.Labels) {
+			if m.Matches(s.ID, ch.Channel, s.Labels) {
 				return true
 			}
 		}
