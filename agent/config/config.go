@@ -20,6 +20,9 @@ type Config struct {
 	Journal Journal      `yaml:"journal"`
 	Buses   []Bus        `yaml:"buses"`
 	Sensors []Sensor     `yaml:"sensors"`
+	// Include lists rule files (paths relative to this file) whose rules are added to Rules, so shipped
+	// rule sets combine without declaring sensors twice.
+	Include []string     `yaml:"include"`
 	Rules   []rules.Rule `yaml:"rules"`
 }
 
@@ -137,6 +140,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	cfg := &Config{File: path}
 	c.decode(doc, reflect.ValueOf(cfg).Elem(), "")
+	if len(c.errs) == 0 {
+		c.errs = append(c.errs, cfg.include(path, includeLines(doc))...)
+	}
 	if len(c.errs) == 0 {
 		cfg.applyDefaults()
 		cfg.validate(c)

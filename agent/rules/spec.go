@@ -191,8 +191,12 @@ func Validate(file string, rules []Rule) settings.Errors {
 		}
 		if prev, dup := ids[r.ID]; dup {
 			where := fmt.Sprintf("line %d", prev.Line)
-			if prev.File != r.File && prev.File != "" {
-				where = fmt.Sprintf("%s:%d", prev.File, prev.Line)
+			if prev.File != r.File {
+				pf := prev.File
+				if pf == "" {
+					pf = file
+				}
+				where = fmt.Sprintf("%s:%d", pf, prev.Line)
 			}
 			c.add(r.Line, "rule id %q is defined twice (first on %s)", r.ID, where)
 		}
