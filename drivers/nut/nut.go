@@ -177,7 +177,7 @@ func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	chs := []reading.Channel{reading.OnBattery, reading.LowBattery}
+	chs := []reading.Channel{reading.SelfTest, reading.OnBattery, reading.LowBattery}
 	for _, sl := range o.slots() {
 		chs = append(chs, sl.ch)
 	}
@@ -522,6 +522,8 @@ func (d *Device) samples(out []driver.Sample) []driver.Sample {
 		}
 		out = append(out, driver.Sample{Channel: ch, Value: v})
 	}
+	// The test state first: an on-battery rule with `unless` sees it before the on_battery it explains.
+	flag(reading.SelfTest, d.status.test)
 	flag(reading.OnBattery, d.status.onBattery)
 	flag(reading.LowBattery, d.status.lowBattery)
 	for i := range d.slots {

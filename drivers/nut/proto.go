@@ -160,7 +160,7 @@ func printable(b []byte) string {
 // statusFlags are the ups.status tokens the driver turns into channels. Unknown tokens are ignored, as the
 // protocol asks of clients.
 type statusFlags struct {
-	onBattery, lowBattery, replace, overload, alarm, wait bool
+	onBattery, lowBattery, replace, overload, alarm, wait, test bool
 }
 
 func parseStatus(v []byte) statusFlags {
@@ -177,6 +177,9 @@ func parseStatus(v []byte) statusFlags {
 			f.replace = true
 		case "OVER":
 			f.overload = true
+		case "CAL", "TEST":
+			// Runtime calibration or a battery test: on battery on purpose.
+			f.test = true
 		case "ALARM":
 			f.alarm = true
 		case "WAIT":
