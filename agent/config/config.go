@@ -14,12 +14,12 @@ import (
 // Config is one whole configuration file.
 type Config struct {
 	// File is the path the config was loaded from; errors found later (by drivers) name it.
-	File    string       `yaml:"-"`
-	Gateway Gateway      `yaml:"gateway"`
-	MQTT    MQTT         `yaml:"mqtt"`
-	Journal Journal      `yaml:"journal"`
-	Buses   []Bus        `yaml:"buses"`
-	Sensors []Sensor     `yaml:"sensors"`
+	File    string   `yaml:"-"`
+	Gateway Gateway  `yaml:"gateway"`
+	MQTT    MQTT     `yaml:"mqtt"`
+	Journal Journal  `yaml:"journal"`
+	Buses   []Bus    `yaml:"buses"`
+	Sensors []Sensor `yaml:"sensors"`
 	// Include lists rule files (paths relative to this file) whose rules are added to Rules, so shipped
 	// rule sets combine without declaring sensors twice.
 	Include []string     `yaml:"include"`
