@@ -134,7 +134,7 @@ var hall = map[reading.Channel]float64{
 	reading.BatteryTemp: 25, reading.BatteryVoltage: 54.4, reading.Charge: 100, reading.Runtime: 1800,
 	reading.Load: 35, reading.InputVoltage: 230, reading.OutputVoltage: 230, reading.OnBattery: 0,
 	reading.LowBattery: 0, reading.Leak: 0, reading.Door: 0, reading.ReplaceBattery: 0, reading.Overload: 0,
-	reading.Fault: 0,
+	reading.Fault: 0, reading.SelfTest: 0,
 }
 
 var hallNoise = map[reading.Channel]float64{
