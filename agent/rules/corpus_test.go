@@ -67,8 +67,8 @@ func normalRoom(t float64, rng *rand.Rand) room {
 		s1:  s + 0.05*rng.NormFloat64(),
 		s2:  s - 0.4 + 0.05*rng.NormFloat64(),
 		air: air, hum: 45 - 1.5*saw + 0.3*rng.NormFloat64(),
-		voc: 150 + 30*math.Sin(day) + 10*rng.NormFloat64(),
-		h2:  math.Max(0, 0.5+0.1*rng.NormFloat64()),
+		voc:    150 + 30*math.Sin(day) + 10*rng.NormFloat64(),
+		h2:     math.Max(0, 0.5+0.1*rng.NormFloat64()),
 		charge: 100, rt: 1800,
 	}
 }
@@ -100,8 +100,8 @@ type failure struct {
 	jump, jumpTau float64
 	// off-gas in the cabinet: VOC from R − vocLead, H2 from R − h2Lead (ppb, ppm at their plateau).
 	vocLead, voc, h2Lead, h2 float64
-	h2Grow               bool // H2 creeps up exponentially (LFP) rather than arriving with the vent
-	smokeAfter           float64
+	h2Grow                   bool // H2 creeps up exponentially (LFP) rather than arriving with the vent
+	smokeAfter               float64
 	// ceiling air after runaway: rise to airRise °C with time constant airTau.
 	airRise, airTau float64
 	// far: the gas sensor at the ceiling (diluted, later) and the thermistor on another module.
