@@ -55,3 +55,59 @@ func TestRulesTestCommand(t *testing.T) {
 		}
 	}
 }
+
+// `rules test` says what the trace and the config do not share, and --summary gives each trace's first
+// warning and first critical.
+func TestRulesTestWarningsAndSummary(t *testing.T) {
+	cfg := filepath.Join(testdata, "battery-room.yaml")
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.csv")
+	if err := os.WriteFile(other, []byte("time,sensor,channel,value\n0,ups1,battery_temp,25\n10,r9.inlet,temperature,22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	rc := rulesTest([]string{"-c", cfg, "--trace", filepath.Join(testdata, "battery-room.csv"), "--trace", other, "--summary"}, &out, &errb)
+	if rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	want := "battery-room.csv: first warning 2022-10-15T06:11:20.000Z offgas-voc/batt-room.gas/voc; first critical 2022-10-15T06:12:50.000Z offgas-h2/batt-room.gas/h2\n" +
+		"other.csv: first warning none; first critical none\n"
+	if out.String() != want {
+		t.Fatalf("summary:\n%s\nwant\n%s", out.String(), want)
+	}
+	for _, w := range []string{
+		`other.csv: warning: config sensor "batt-room.gas" has no data in the trace`,
+		`other.csv: warning: config channel ups1/on_battery has no data in the trace`,
+		`other.csv: warning: trace sensor "r9.inlet" is not in the config (replayed without labels or interval)`,
+	} {
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "battery-room.csv: warning") {
+		t.Errorf("the shipped trace covers its config:\n%s", errb.String())
+	}
+	for _, args := range [][]string{
+		{"-c", cfg, "--trace", other, "--json", "--summary"},
+		{"-c", cfg, "--trace", other, "--trace", other, "--expect", other},
+	} {
+		if rc := rulesTest(args, &out, &errb); rc != 2 {
+			t.Errorf("%v: exit %d, want 2", args, rc)
+		}
+	}
+}
+
+// The reference battery room replays the corpus traces it was written for, with included rule files.
+func TestRulesTestReferenceRoom(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "t.csv")
+	if err := os.WriteFile(trace, []byte("time,sensor,channel,value\n0,batt-room.smoke,smoke,0\n5,batt-room.smoke,smoke,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if rc := rulesTest([]string{"-c", "../../configs/battery-room.yaml", "--trace", trace}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	if !strings.Contains(out.String(), "raise    critical active,unacked  smoke/batt-room.smoke/smoke") {
+		t.Fatalf("timeline:\n%s", out.String())
+	}
+}
