@@ -193,6 +193,7 @@ type runner struct {
 	opt       Options
 	reg       *driver.Registry
 	statePath string
+	savedAt   time.Time // last save of the alarm state
 	out       *Link
 
 	plan   *Plan
@@ -280,6 +281,10 @@ func (a *runner) loop(ctx context.Context) {
 			a.reading(&r)
 		case now := <-tick.C:
 			a.commit(a.engine.Tick(now, a.trs[:0]))
+			if a.engine.Learns() && now.Sub(a.savedAt) >= learnedSaveEvery {
+				// Learned baselines change without transitions; keep them across a crash too.
+				a.saveState(now)
+			}
 		case c := <-a.out.Commands():
 			a.command(c)
 		case p := <-a.opt.Reload:
@@ -297,6 +302,16 @@ func (a *runner) loop(ctx context.Context) {
 			}
 			stopScheduler = start()
 		}
+	}
+}
+
+// learnedSaveEvery is how often the alarm state is saved for its learned baselines alone.
+const learnedSaveEvery = 10 * time.Minute
+
+func (a *runner) saveState(now time.Time) {
+	a.savedAt = now
+	if err := store.Save(a.statePath, a.engine.Snapshot()); err != nil {
+		a.log.Error("saving alarm state", "err", err)
 	}
 }
 
@@ -330,9 +345,7 @@ func (a *runner) commit(trs []contract.Alarm) {
 		a.stats.journalErrors++
 		a.log.Error("journal: transitions not durable; publishing anyway", "err", err)
 	}
-	if err := store.Save(a.statePath, a.engine.Snapshot()); err != nil {
-		a.log.Error("saving alarm state", "err", err)
-	}
+	a.saveState(time.Now())
 	a.mu.Lock()
 	for i := range trs {
 		t := &trs[i]
