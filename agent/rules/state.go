@@ -78,6 +78,17 @@ func (e *Engine) Snapshot() State {
 	return st
 }
 
+// Learns says whether some rule learns (a baseline, a normal offset, a composite's memory): its state then
+// changes without transitions, and the caller should save a Snapshot now and then as well.
+func (e *Engine) Learns() bool {
+	for _, r := range e.rules {
+		if r.kind == kindBaseline || (r.kind == kindDiff && r.learn > 0) || len(r.withins) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Restore loads a snapshot into a freshly built engine, before any Eval or Tick. Active alarms stay active
 // without a new raise (their condition is assumed to hold until a reading says otherwise), acknowledgements
 // and shelves are kept, and seq continues from where it was. Alarms whose rule is gone or no longer
