@@ -178,3 +178,42 @@ func TestNewKindsDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per step", allocs)
 	}
 }
+
+// An internal rule is never published, not even through a restart: it is rebuilt from its inputs, and
+// its memory (for a composite with within) is kept.
+func TestInternalRulesAcrossRestart(t *testing.T) {
+	const rules = `  - {id: voc-high, match: {channel: voc}, above: 1000, clear: 500}
+  - {id: smoke, match: {channel: smoke}, state: true, latch: true, severity: critical}
+  - {id: evidence, any: [voc-high], internal: true}
+  - {id: fire-alarm, all: [smoke, evidence], within: 30m, latch: true, severity: critical}
+`
+	mk := func() *rig { return &rig{t: t, e: parseConfig(t, kindSensors+rules).engine(t)} }
+	g := mk()
+	expect(t, "voc", g.read(0, "batt-room.offgas", "voc", 2000), "raise voc-high/batt-room.offgas/voc active")
+	st := g.e.Snapshot()
+	for _, a := range st.Alarms {
+		if a.Rule == "evidence" {
+			t.Fatalf("internal alarm in the state: %s", fmtAlarm(a))
+		}
+	}
+	g2 := mk()
+	if err := g2.e.Restore(st); err != nil {
+		t.Fatal(err)
+	}
+	g2.seq = g2.e.Seq()
+	expect(t, "gas gone after the restart: nothing published for the internal rule", g2.read(60, "batt-room.offgas", "voc", 100),
+		"clear voc-high/batt-room.offgas/voc cleared")
+	b, _ := json.Marshal(g2.e.Snapshot())
+	var st2 State
+	json.Unmarshal(b, &st2)
+	g3 := mk()
+	if err := g3.e.Restore(st2); err != nil {
+		t.Fatal(err)
+	}
+	g3.seq = g3.e.Seq()
+	expect(t, "smoke 10 minutes later, after a second restart", g3.read(660, "batt-room.smoke", "smoke", 1),
+		"raise smoke/batt-room.smoke/smoke active", "raise fire-alarm active")
+	if _, err := g3.cmd(contract.Ack, `{"alarm":"evidence","by":"ops"}`, 700); err == nil {
+		t.Fatal("an internal rule's alarm was acknowledged")
+	}
+}

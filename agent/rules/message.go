@@ -291,7 +291,11 @@ func (e *Engine) leafMessages(r *rule, within time.Duration, now time.Time, seen
 			}
 			m := s.base
 			if s.a.State != contract.Active {
-				m = s.raisedMsg + " (until " + fmtDur(now.Sub(s.lastActive).Round(time.Second)) + " ago)"
+				said := s.raisedMsg
+				if said == "" {
+					said = s.a.Key + " active" // remembered across a restart
+				}
+				m = said + " (until " + fmtDur(now.Sub(s.lastActive).Round(time.Second)) + " ago)"
 			} else if s.hasValue || s.r.kind == kindStale {
 				m = e.message(s, now)
 			}

@@ -44,6 +44,9 @@ type Learned struct {
 func (e *Engine) Snapshot() State {
 	st := State{Seq: e.seq, Alarms: []contract.Alarm{}}
 	for _, s := range e.all {
+		if s.r.internal {
+			continue // never published: rebuilt from its inputs after a restart
+		}
 		if s.a.State != contract.Active && s.a.Acked && s.a.ShelvedUntil == nil {
 			if s.published {
 				st.Normal = append(st.Normal, s.a.Key)
@@ -66,9 +69,14 @@ func (e *Engine) Snapshot() State {
 			b := s.learned
 			l.Baseline, l.At = &b, s.learnedAt
 		}
-		if len(s.r.withins) > 0 && s.a.State != contract.Active && !s.lastActive.IsZero() &&
-			e.now.Sub(s.lastActive) <= slices.Max(s.r.withins) {
-			l.LastActive = s.lastActive
+		if len(s.r.withins) > 0 && !s.lastActive.IsZero() {
+			last := s.lastActive
+			if s.a.State == contract.Active {
+				last = e.now // active until now: remembered from now on, even if not re-raised after a restart
+			}
+			if e.now.Sub(last) < slices.Max(s.r.withins) {
+				l.LastActive = last
+			}
 		}
 		if l.Baseline != nil || !l.LastActive.IsZero() {
 			l.Key = s.a.Key
@@ -156,16 +164,18 @@ func (e *Engine) Restore(st State) error {
 		if s == nil {
 			s = e.restoreKey(byID, l.Key)
 		}
-		if s == nil || s.r.internal {
+		if s == nil {
 			continue
 		}
 		if l.Baseline != nil && !math.IsNaN(*l.Baseline) && !math.IsInf(*l.Baseline, 0) &&
 			(s.r.kind == kindBaseline || (s.r.kind == kindDiff && s.r.learn > 0)) {
 			s.learned, s.hasLearned, s.learnedAt = *l.Baseline, true, l.At
 		}
-		if !l.LastActive.IsZero() && s.a.State != contract.Active {
+		if !l.LastActive.IsZero() {
 			s.lastActive = l.LastActive
-			s.raisedMsg = s.base
+			if s.raisedMsg == "" {
+				s.raisedMsg = s.base
+			}
 		}
 	}
 	for _, k := range st.Normal {
