@@ -3,6 +3,8 @@ package alertmanager
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,7 +124,9 @@ func Labels(a *contract.Alarm, episode uint64) map[string]string {
 	put("channel", a.Channel)
 	put("severity", a.Severity)
 	put("episode", strconv.FormatUint(episode, 10))
-	for k, v := range a.Labels {
+	// In key order, so that two keys that give the same name resolve the same way on every replica.
+	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+		v := a.Labels[k]
 		name := LabelName(k)
 		if reserved[name] {
 			name = "label_" + name
