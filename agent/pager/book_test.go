@@ -29,7 +29,7 @@ func raise(seq uint64) *contract.Alarm {
 	return tr("gw1", "h2/room/h2", seq, seq, contract.Active, contract.EventRaise)
 }
 
-func clear(seq, episode uint64) *contract.Alarm {
+func clearOf(seq, episode uint64) *contract.Alarm {
 	return tr("gw1", "h2/room/h2", seq, episode, contract.Cleared, contract.EventClear)
 }
 
@@ -59,11 +59,11 @@ func TestBookOnePagePerEpisode(t *testing.T) {
 		{raise(17), fromState, ""},  // and its retained state
 		{acked(18, 17), fromEvents, "acknowledge gw1/h2/room/h2/17"},
 		{acked(18, 17), fromState, ""},
-		{clear(19, 17), fromEvents, "resolve gw1/h2/room/h2/17"},
-		{clear(19, 17), fromEvents, ""},
+		{clearOf(19, 17), fromEvents, "resolve gw1/h2/room/h2/17"},
+		{clearOf(19, 17), fromEvents, ""},
 		{raise(17), fromEvents, ""}, // a late redelivery of the raise after its clear
 		{raise(20), fromEvents, "trigger gw1/h2/room/h2/20"},
-		{clear(21, 20), fromState, "resolve gw1/h2/room/h2/20"},
+		{clearOf(21, 20), fromState, "resolve gw1/h2/room/h2/20"},
 	}
 	for i, s := range steps {
 		if got := actions(b.observe(s.a, s.src, nil)); got != s.want {
@@ -79,13 +79,13 @@ func TestBookOnePagePerEpisode(t *testing.T) {
 // queued events after it: the episode that happened meanwhile still pages once, and is resolved.
 func TestBookRetainedBeforeQueuedEvents(t *testing.T) {
 	b := testBook()
-	if got := actions(b.observe(clear(20, 17), fromState, nil)); got != "" {
+	if got := actions(b.observe(clearOf(20, 17), fromState, nil)); got != "" {
 		t.Fatalf("a cleared retained state paged: %q", got)
 	}
 	if got := actions(b.observe(raise(17), fromEvents, nil)); got != "trigger gw1/h2/room/h2/17, resolve gw1/h2/room/h2/17" {
 		t.Fatalf("queued raise: %q", got)
 	}
-	if got := actions(b.observe(clear(20, 17), fromEvents, nil)); got != "" {
+	if got := actions(b.observe(clearOf(20, 17), fromEvents, nil)); got != "" {
 		t.Fatalf("queued clear paged again: %q", got)
 	}
 }
@@ -95,7 +95,7 @@ func TestBookRetainedBeforeQueuedEvents(t *testing.T) {
 func TestBookHistoryDoesNotPage(t *testing.T) {
 	b := testBook()
 	for i := 0; i < 3; i++ {
-		if got := actions(b.observe(clear(9, 5), fromState, nil)); got != "" {
+		if got := actions(b.observe(clearOf(9, 5), fromState, nil)); got != "" {
 			t.Fatalf("history paged: %q", got)
 		}
 	}
@@ -117,7 +117,7 @@ func TestBookNewEpisodeResolvesTheOpenOne(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	// A cleared snapshot of a newer episode resolves the open one and pages nothing new.
-	if got := actions(b.observe(clear(16, 15), fromState, nil)); got != "resolve gw1/h2/room/h2/12" {
+	if got := actions(b.observe(clearOf(16, 15), fromState, nil)); got != "resolve gw1/h2/room/h2/12" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -141,10 +141,10 @@ func TestBookShelveAcknowledges(t *testing.T) {
 func TestBookGatewaySeqReset(t *testing.T) {
 	b := testBook()
 	b.observe(raise(5000), fromEvents, nil)
-	b.observe(clear(5001, 5000), fromEvents, nil)
+	b.observe(clearOf(5001, 5000), fromEvents, nil)
 	b.observe(raise(5002), fromEvents, nil)
 	// A late duplicate (lower seq, its old time) is ignored.
-	if got := actions(b.observe(clear(5001, 5000), fromEvents, nil)); got != "" || b.resets != 0 {
+	if got := actions(b.observe(clearOf(5001, 5000), fromEvents, nil)); got != "" || b.resets != 0 {
 		t.Fatalf("late duplicate paged: %q", got)
 	}
 	fresh := raise(3)
@@ -165,7 +165,7 @@ func TestBookHealthAlarmLeavesSeqAlone(t *testing.T) {
 	if got := actions(b.observe(&down, fromPager, nil)); !strings.HasPrefix(got, "trigger gw1/gateway/offline/") {
 		t.Fatalf("health page: %q", got)
 	}
-	c := clear(6, 5)
+	c := clearOf(6, 5)
 	c.Time = t0.Add(2 * time.Minute)
 	if got := actions(b.observe(c, fromEvents, nil)); got != "resolve gw1/h2/room/h2/5" || b.resets != 0 {
 		t.Fatalf("gateway's clear after a health page: %q (resets %d)", got, b.resets)
@@ -176,7 +176,7 @@ func TestBookBoundedAndDeduplicatesBelowTheFloor(t *testing.T) {
 	b := testBook()
 	for ep := uint64(1); ep <= 40; ep += 2 {
 		b.observe(raise(ep), fromEvents, nil)
-		b.observe(clear(ep+1, ep), fromEvents, nil)
+		b.observe(clearOf(ep+1, ep), fromEvents, nil)
 	}
 	tr := b.gws["gw1"].Alarms["h2/room/h2"]
 	if len(tr.Eps) > maxEpisodes || tr.Floor == 0 {
@@ -192,7 +192,7 @@ func TestBookUnrouted(t *testing.T) {
 	if got := b.observe(raise(1), fromEvents, nil); len(got) != 0 || b.unrouted != 1 || b.openPages() != 1 {
 		t.Fatalf("%v unrouted %d open %d", got, b.unrouted, b.openPages())
 	}
-	if got := b.observe(clear(2, 1), fromEvents, nil); len(got) != 0 || b.openPages() != 0 {
+	if got := b.observe(clearOf(2, 1), fromEvents, nil); len(got) != 0 || b.openPages() != 0 {
 		t.Fatalf("%v", got)
 	}
 }
@@ -203,7 +203,7 @@ func TestBookReplay(t *testing.T) {
 	b := testBook()
 	var ns []notify.Notification
 	ns = b.observe(raise(1), fromEvents, ns)
-	ns = b.observe(clear(2, 1), fromEvents, ns)
+	ns = b.observe(clearOf(2, 1), fromEvents, ns)
 	ns = b.observe(raise(3), fromEvents, ns)
 	ns = b.observe(acked(4, 3), fromEvents, ns)
 
@@ -211,13 +211,13 @@ func TestBookReplay(t *testing.T) {
 	for i := range ns {
 		r.replay(&ns[i])
 	}
-	if got := actions(r.observe(clear(2, 1), fromEvents, nil)); got != "" {
+	if got := actions(r.observe(clearOf(2, 1), fromEvents, nil)); got != "" {
 		t.Errorf("replayed book paged a resolved episode: %q", got)
 	}
 	if got := actions(r.observe(acked(4, 3), fromState, nil)); got != "" {
 		t.Errorf("replayed book acknowledged twice: %q", got)
 	}
-	if got := actions(r.observe(clear(5, 3), fromState, nil)); got != "resolve gw1/h2/room/h2/3" {
+	if got := actions(r.observe(clearOf(5, 3), fromState, nil)); got != "resolve gw1/h2/room/h2/3" {
 		t.Errorf("replayed book did not resolve its open page: %q", got)
 	}
 }
@@ -240,7 +240,7 @@ func TestBookProperty(t *testing.T) {
 				hist = append(hist, acked(seq, ep))
 			}
 			seq++
-			hist = append(hist, clear(seq, ep))
+			hist = append(hist, clearOf(seq, ep))
 		}
 		// Each broker delivers the events in order, possibly twice, and the pager's intake interleaves the
 		// brokers arbitrarily; retained states (the latest at some moment) arrive at random points.

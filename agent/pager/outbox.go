@@ -21,6 +21,10 @@ var (
 	// giveUpAfter bounds how long a notification is retried: one that could not be delivered for a day
 	// is dropped and counted (rackwatch_pager_notifications_dropped_total{reason="expired"}).
 	giveUpAfter = 24 * time.Hour
+	// resolveHold delays a resolve to PagerDuty this long after the clear. Another replica's trigger for
+	// the same episode then lands on the open alert (PagerDuty deduplicates it) instead of opening a new
+	// one after the resolve, which would page twice.
+	resolveHold = 5 * time.Second
 	// idleCheck is how often a target looks at the journal without being woken.
 	idleCheck = 5 * time.Second
 	readBatch = 64
@@ -43,6 +47,12 @@ type target struct {
 	// settle maps a notification to what the receiver should be told now (for Alertmanager: a page that
 	// has been resolved since is sent resolved, so a backlog never re-fires an alert).
 	settle func(n *notify.Notification)
+	// hold is how long a resolve waits after its trigger was sent (resolveHold for PagerDuty).
+	hold time.Duration
+	// done holds the records above the cursor already handled (sent past a held resolve), so they are
+	// not sent again; triggered when this target sent each page's trigger. Only run's goroutine uses them.
+	done      map[uint64]bool
+	triggered map[string]time.Time
 
 	j      *journal.Journal
 	reader *journal.Reader
@@ -93,7 +103,7 @@ func (t *target) err() error {
 	return t.lastErr
 }
 
-// run delivers the journal's notifications for this receiver, in order, until ctx ends.
+// run delivers the journal's notifications for this receiver, in order for each page, until ctx ends.
 func (t *target) run(ctx context.Context) {
 	if t.resend > 0 {
 		go t.resender(ctx)
@@ -114,9 +124,12 @@ func (t *target) run(ctx context.Context) {
 			sleep(ctx, idleCheck, t.wake)
 			continue
 		}
-		ns, ids := t.mine(recs)
+		ns, ids, wait := t.due(recs, time.Now())
 		if len(ns) == 0 {
-			t.j.Ack(t.name, recs[len(recs)-1].ID)
+			t.advance(recs)
+			if wait > 0 {
+				sleep(ctx, wait, t.wake)
+			}
 			continue
 		}
 		t.sendMu.Lock()
@@ -124,19 +137,18 @@ func (t *target) run(ctx context.Context) {
 		t.sendMu.Unlock()
 		for i := 0; i < n; i++ {
 			t.sent[actionIndex(ns[i].Action)].Add(1)
+			t.markDone(&ns[i], ids[i])
 		}
 		if err == nil {
 			t.setErr(nil)
 			attempt = 0
-			t.j.Ack(t.name, recs[len(recs)-1].ID)
+			t.advance(recs)
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if n > 0 {
-			t.j.Ack(t.name, ids[n]-1) // everything before the one that failed
-		}
+		t.advance(recs)
 		t.failures.Add(1)
 		t.setErr(err)
 		if notify.IsPermanent(err) {
@@ -145,7 +157,8 @@ func (t *target) run(ctx context.Context) {
 			t.rejected.Add(1)
 			t.log.Error("receiver refused a notification; dropping it: check this receiver's configuration",
 				"page", ns[n].Key, "action", ns[n].Action, "err", err)
-			t.j.Ack(t.name, ids[n])
+			t.markDone(nil, ids[n])
+			t.advance(recs)
 			attempt = 0
 			continue
 		}
@@ -160,6 +173,89 @@ func (t *target) run(ctx context.Context) {
 		}
 		attempt++
 		sleep(ctx, delay, nil)
+	}
+}
+
+// due picks the notifications of recs to send now, in order: those for this receiver, not sent yet, and
+// not behind a resolve of the same page that is still held. wait is how long until the first held one is
+// due (0 when none is held). Records that are not for this receiver are marked done.
+func (t *target) due(recs []journal.Record, now time.Time) (ns []notify.Notification, ids []uint64, wait time.Duration) {
+	all, allIDs := t.mine(recs)
+	mine := make(map[uint64]bool, len(allIDs))
+	for _, id := range allIDs {
+		mine[id] = true
+	}
+	for i := range recs {
+		if !mine[recs[i].ID] {
+			t.markDone(nil, recs[i].ID)
+		}
+	}
+	var blocked map[string]bool
+	for i := range all {
+		n := &all[i]
+		if t.done[allIDs[i]] || blocked[n.Key] {
+			continue
+		}
+		if n.Action == notify.Resolve && t.hold > 0 {
+			from := n.Queued
+			if at, ok := t.triggered[n.Key]; ok && at.After(from) {
+				from = at
+			}
+			if w := from.Add(t.hold).Sub(now); w > 0 {
+				if blocked == nil {
+					blocked = map[string]bool{}
+				}
+				blocked[n.Key] = true
+				if wait == 0 || w < wait {
+					wait = w
+				}
+				continue
+			}
+		}
+		ns = append(ns, *n)
+		ids = append(ids, allIDs[i])
+	}
+	return ns, ids, wait
+}
+
+// markDone records that record id needs no more sending; n, when not nil, is what was sent.
+func (t *target) markDone(n *notify.Notification, id uint64) {
+	if t.done == nil {
+		t.done = map[uint64]bool{}
+		t.triggered = map[string]time.Time{}
+	}
+	t.done[id] = true
+	if n == nil {
+		return
+	}
+	switch n.Action {
+	case notify.Trigger:
+		t.triggered[n.Key] = time.Now()
+	case notify.Resolve:
+		delete(t.triggered, n.Key)
+	}
+}
+
+// advance moves the cursor over the leading records that are done, and forgets them.
+func (t *target) advance(recs []journal.Record) {
+	var last uint64
+	for i := range recs {
+		if !t.done[recs[i].ID] {
+			break
+		}
+		last = recs[i].ID
+	}
+	if last == 0 {
+		return
+	}
+	t.j.Ack(t.name, last)
+	for id := range t.done {
+		if id <= last {
+			delete(t.done, id)
+		}
+	}
+	if len(t.triggered) > 10000 {
+		clear(t.triggered) // only a hint for the resolve hold: never let it grow without bound
 	}
 }
 

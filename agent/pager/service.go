@@ -101,6 +101,9 @@ func New(cfg *config.PagerConfig, opt Options) (*Service, error) {
 		if t.resend > 0 {
 			t.settle = s.settle
 		}
+		if t.kind == "pagerduty" {
+			t.hold = resolveHold
+		}
 	}
 	return s, nil
 }
