@@ -160,7 +160,9 @@ func (g *gateway) transition(key, event, state string, episode uint64, acked boo
 	return episode
 }
 
-func (g *gateway) raise(key string) uint64 { return g.transition(key, contract.EventRaise, contract.Active, 0, false) }
+func (g *gateway) raise(key string) uint64 {
+	return g.transition(key, contract.EventRaise, contract.Active, 0, false)
+}
 func (g *gateway) ack(key string, ep uint64) {
 	g.transition(key, contract.EventAck, contract.Active, ep, true)
 }
