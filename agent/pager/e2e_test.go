@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 	retryBase, retryMax = 20*time.Millisecond, 300*time.Millisecond
 	tickEvery, saveEvery, idleCheck = 50*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	resolveHold = time.Second
+	catchUpQuiet = 100 * time.Millisecond
 	os.Exit(m.Run())
 }
 

@@ -47,6 +47,8 @@ type target struct {
 	// settle maps a notification to what the receiver should be told now (for Alertmanager: a page that
 	// has been resolved since is sent resolved, so a backlog never re-fires an alert).
 	settle func(n *notify.Notification)
+	// ready, when set, is closed once the target may start sending (the replica caught up).
+	ready <-chan struct{}
 	// hold is how long a resolve waits after its trigger was sent (resolveHold for PagerDuty).
 	hold time.Duration
 	// done holds the records above the cursor already handled (sent past a held resolve), so they are
@@ -105,6 +107,13 @@ func (t *target) err() error {
 
 // run delivers the journal's notifications for this receiver, in order for each page, until ctx ends.
 func (t *target) run(ctx context.Context) {
+	if t.ready != nil {
+		select {
+		case <-t.ready:
+		case <-ctx.Done():
+			return
+		}
+	}
 	if t.resend > 0 {
 		go t.resender(ctx)
 	}

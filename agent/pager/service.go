@@ -27,6 +27,11 @@ import (
 var (
 	tickEvery = time.Second
 	saveEvery = 5 * time.Second
+	// catchUpQuiet and catchUpMax say when a replica that just started has caught up with the brokers:
+	// once every broker was connected (or catchUpMax passed) and nothing arrived for catchUpQuiet (the
+	// retained states and the events queued in its session are in).
+	catchUpQuiet = 500 * time.Millisecond
+	catchUpMax   = 10 * time.Second
 	inQueue   = 8192
 	maxBatch  = 512
 )
@@ -50,6 +55,10 @@ type Service struct {
 
 	in   chan inbound
 	done chan struct{}
+	// caughtUp is closed once the replica has caught up with the brokers after starting. Alertmanager
+	// targets wait for it: an alert re-sent from a stale view would fire again in Alertmanager after
+	// another replica resolved it.
+	caughtUp chan struct{}
 
 	mu     sync.Mutex // guards book and health (the core goroutine writes, resenders and /metrics read)
 	book   *book
@@ -69,7 +78,7 @@ func New(cfg *config.PagerConfig, opt Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, opt: opt, log: log, router: newRouter(cfg), in: make(chan inbound, inQueue), done: make(chan struct{})}
+	s := &Service{cfg: cfg, opt: opt, log: log, router: newRouter(cfg), in: make(chan inbound, inQueue), done: make(chan struct{}), caughtUp: make(chan struct{})}
 	var errs settings.Errors
 	for i := range cfg.Pager.Brokers {
 		b := &cfg.Pager.Brokers[i]
@@ -100,6 +109,7 @@ func New(cfg *config.PagerConfig, opt Options) (*Service, error) {
 		t.current = s.current
 		if t.resend > 0 {
 			t.settle = s.settle
+			t.ready = s.caughtUp
 		}
 		if t.kind == "pagerduty" {
 			t.hold = resolveHold
@@ -298,6 +308,9 @@ func (s *Service) core(ctx context.Context) {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	lastSave := time.Now()
+	start, lastIn := time.Now(), time.Now()
+	seenUp := make([]bool, len(s.links))
+	caught := false
 	batch := make([]inbound, 0, maxBatch)
 	var pending []notify.Notification
 	for {
@@ -317,6 +330,17 @@ func (s *Service) core(ctx context.Context) {
 				}
 			}
 		case now := <-tick.C:
+			if !caught {
+				all := true
+				for _, up := range seenUp {
+					all = all && up
+				}
+				if (all || now.Sub(start) >= catchUpMax) && now.Sub(lastIn) >= catchUpQuiet {
+					caught = true
+					close(s.caughtUp)
+					s.log.Debug("caught up with the brokers")
+				}
+			}
 			s.mu.Lock()
 			pending = s.judge(now, pending)
 			s.book.prune(now)
@@ -327,6 +351,12 @@ func (s *Service) core(ctx context.Context) {
 			}
 		}
 		if len(batch) > 0 {
+			lastIn = time.Now()
+			for i := range batch {
+				if batch[i].kind == "up" {
+					seenUp[batch[i].broker] = true
+				}
+			}
 			s.mu.Lock()
 			for i := range batch {
 				pending = s.apply(&batch[i], pending)
