@@ -16,8 +16,10 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/pager/alertmanager"
 	"github.com/rackwatch/rackwatch/agent/pager/internal/receivertest"
 	"github.com/rackwatch/rackwatch/agent/pager/notify"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // failAfter bounds every wait: a failure timeout for a busy machine, never a measurement.
@@ -323,5 +325,54 @@ func TestRefusedNotificationDoesNotBlock(t *testing.T) {
 	}
 	if rejected != 1 {
 		t.Errorf("rejected %d", rejected)
+	}
+}
+
+// A replica that restarts with notifications still in its outbox must not send Alertmanager an alert as
+// firing when the alarm cleared while it was down and another replica already resolved it there: that
+// would fire the alert again (Alertmanager keeps the latest post) and page a second time. It first catches
+// up with the brokers, then sends what is true now.
+func TestRestartDoesNotRefireInAlertmanager(t *testing.T) {
+	r := newRig(t)
+	am := receivertest.NewAlertmanager(t)
+	cfg := func() *config.PagerConfig {
+		c := r.config("p1")
+		c.Receivers = []config.Receiver{{Name: "am", Alertmanager: &config.AlertmanagerReceiver{URL: am.URL(),
+			ResendEvery: settings.Duration(time.Second), Timeout: settings.Duration(5 * time.Second)}}}
+		return c
+	}
+	run := func() (stop func()) {
+		svc, err := New(cfg(), Options{Log: testLog(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { svc.Run(ctx); close(done) }()
+		waitFor(t, "the pager to follow the broker", func() bool { return svc.Health() == nil })
+		return func() { cancel(); <-done }
+	}
+	gw := r.gateway("gw1")
+	gw.status(contract.Online)
+	stop := run()
+	am.Stop() // Alertmanager unreachable: the trigger stays in the outbox
+	ep := gw.raise("h2/room/h2")
+	key := notify.PageKey("gw1", "h2/room/h2", ep)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+
+	gw.clear("h2/room/h2", ep) // while the replica is down; queued in its session
+	am.Start()
+	// The other replica resolved it in Alertmanager (it had paged it).
+	other := notify.Notification{Action: notify.Resolve, Key: key, Episode: ep, StartsAt: time.Now().Add(-time.Second), EndsAt: time.Now(),
+		Alarm: contract.Alarm{Gateway: "gw1", Site: "dc1", Key: "h2/room/h2", Rule: "h2", Severity: contract.Critical, State: contract.Cleared}}
+	if _, err := alertmanager.New(am.URL(), time.Second, time.Second).Send(context.Background(), []notify.Notification{other}); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	waitFor(t, "the restarted replica to tell Alertmanager", func() bool { return am.Calls() >= 3 })
+	time.Sleep(1500 * time.Millisecond) // a resend interval
+	if a := am.Alerts()[key]; a.Refired != 0 || a.Firing {
+		t.Fatalf("the restarted replica fired a resolved alert again: %+v", a)
 	}
 }
