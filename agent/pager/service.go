@@ -26,7 +26,7 @@ import (
 // Tunables; variables so that tests can shrink them.
 var (
 	tickEvery = time.Second
-	saveEvery = 5 * time.Second
+	saveEvery = 30 * time.Second
 	// catchUpQuiet and catchUpMax say when a replica that just started has caught up with the brokers:
 	// once every broker was connected (or catchUpMax passed) and nothing arrived for catchUpQuiet (the
 	// retained states and the events queued in its session are in).
