@@ -7,7 +7,6 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/config"
-	"github.com/rackwatch/rackwatch/agent/pager"
 )
 
 func cmdCheck(args []string) int {
@@ -17,7 +16,7 @@ func cmdCheck(args []string) int {
 		return 2
 	}
 	if isPagerConfig(*cfgPath) {
-		return checkPager(*cfgPath)
+		return checkPager(*cfgPath, os.Stdout, os.Stderr)
 	}
 	plan, err := agent.LoadAndCheck(*cfgPath, registry())
 	if err != nil {
@@ -34,17 +33,4 @@ func cmdCheck(args []string) int {
 func isPagerConfig(path string) bool {
 	data, err := os.ReadFile(path)
 	return err == nil && config.IsPager(data)
-}
-
-func checkPager(path string) int {
-	cfg, err := config.LoadPager(path)
-	if err == nil {
-		err = pager.Check(cfg)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	fmt.Printf("%s: ok (pager %s: %d brokers, %d receivers, %d routes)\n", cfg.File, cfg.Pager.ID, len(cfg.Pager.Brokers), len(cfg.Receivers), len(cfg.Routes))
-	return 0
 }
