@@ -396,6 +396,10 @@ func (s *Service) enqueue(ns []notify.Notification) []notify.Notification {
 	s.journalErr = nil
 	s.mu.Unlock()
 	s.queued.add(uint64(len(recs)))
+	for i := range ns {
+		n := &ns[i]
+		s.log.Info("page", "action", n.Action, "page", n.Key, "severity", n.Alarm.Severity, "receivers", n.Receivers, "message", n.Alarm.Message)
+	}
 	for _, t := range s.tgts {
 		t.poke()
 	}
