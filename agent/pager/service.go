@@ -32,8 +32,8 @@ var (
 	// retained states and the events queued in its session are in).
 	catchUpQuiet = 500 * time.Millisecond
 	catchUpMax   = 10 * time.Second
-	inQueue   = 8192
-	maxBatch  = 512
+	inQueue      = 8192
+	maxBatch     = 512
 )
 
 // Options are what the caller provides besides the config.
