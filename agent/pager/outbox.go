@@ -273,6 +273,11 @@ func (t *target) advance(recs []journal.Record) {
 func (t *target) mine(recs []journal.Record) (ns []notify.Notification, ids []uint64) {
 	now := time.Now()
 	for i := range recs {
+		if t.done[recs[i].ID] {
+			ns = append(ns, notify.Notification{})
+			ids = append(ids, recs[i].ID)
+			continue // handled already (sent while a resolve before it was held)
+		}
 		var n notify.Notification
 		if err := json.Unmarshal(recs[i].Data, &n); err != nil {
 			t.log.Error("skipping an unreadable outbox record", "id", recs[i].ID, "err", err)
