@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/rackwatch/rackwatch/agent"
+	"github.com/rackwatch/rackwatch/agent/config"
 )
 
 func cmdCheck(args []string) int {
@@ -13,6 +14,9 @@ func cmdCheck(args []string) int {
 	cfgPath := fs.String("c", "/etc/rackwatch/rackwatch.yaml", "config file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if isPagerConfig(*cfgPath) {
+		return checkPager(*cfgPath, os.Stdout, os.Stderr)
 	}
 	plan, err := agent.LoadAndCheck(*cfgPath, registry())
 	if err != nil {
@@ -22,4 +26,11 @@ func cmdCheck(args []string) int {
 	cfg := plan.Config
 	fmt.Printf("%s: ok (%d buses, %d sensors, %d rules, %d brokers)\n", cfg.File, len(cfg.Buses), len(cfg.Sensors), len(cfg.Rules), len(cfg.MQTT.Brokers))
 	return 0
+}
+
+// isPagerConfig reports whether the file is a `rackwatch pager` config (a top-level pager: key); an
+// unreadable file is left to the gateway's loader, which reports it.
+func isPagerConfig(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && config.IsPager(data)
 }

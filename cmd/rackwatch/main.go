@@ -19,6 +19,7 @@ var commands = map[string]command{
 	"demo":    {"run a config (default: the simulated battery room) and show what reaches the broker", cmdDemo},
 	"check":   {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
 	"journal": {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
+	"pager":   {"the central service: page through Alertmanager, PagerDuty or a webhook (-c pager.yaml)", cmdPager},
 	"modbus":  {"one-shot Modbus read for checking wiring: modbus read --bus URL --unit 1 --table input --address 30", cmdModbus},
 	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"scan":    {"probe an I2C bus (or the kernel 1-Wire bus) and print config lines for the sensors found", cmdScan},
