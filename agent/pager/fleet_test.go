@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/contract"
+	"github.com/rackwatch/rackwatch/agent/internal/freeport"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
@@ -47,8 +47,8 @@ func TestFleet(t *testing.T) {
 	dir := t.TempDir()
 
 	sink := newSink(t)
-	am1, am2 := freePort(t), freePort(t)
-	c1, c2 := freePort(t), freePort(t)
+	am1, am2 := freeport.Get(t), freeport.Get(t)
+	c1, c2 := freeport.Get(t), freeport.Get(t)
 	startAlertmanager(t, amBin, dir, "am1", am1, c1, c2, sink.URL)
 	startAlertmanager(t, amBin, dir, "am2", am2, c2, c1, sink.URL)
 	waitClustered(t, am1)
@@ -68,7 +68,7 @@ func TestFleet(t *testing.T) {
 receivers:
   - name: am
     alertmanager: {urls: ["http://127.0.0.1:%d", "http://127.0.0.1:%d"], resend_every: 5s}
-`, id, filepath.Join(dir, id), freePort(t), b1.URL, b2.URL, am1, am2))
+`, id, filepath.Join(dir, id), freeport.Get(t), b1.URL, b2.URL, am1, am2))
 		return p
 	}
 	gwCfg := func(id string) string {
@@ -181,16 +181,6 @@ func writeFile(t testing.TB, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // alertmanagerBinary finds Debian's Alertmanager, or skips (fails under RACKWATCH_REQUIRE_INTEGRATION=1).
