@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// listen opens a unix datagram socket as systemd does and returns its path and a function that reads the
-// next datagram.
+// listen opens a unix datagram socket as systemd does, points NOTIFY_SOCKET at it, and returns a function
+// that reads the next datagram.
 func listen(t *testing.T, path string) func() string {
 	t.Helper()
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -19,6 +19,7 @@ func listen(t *testing.T, path string) func() string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
 	return func() string {
 		t.Helper()
 		// A failure timeout only: the datagram was sent before this read starts.
@@ -32,8 +33,6 @@ func listen(t *testing.T, path string) func() string {
 	}
 }
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func TestMessagesReachTheSocket(t *testing.T) {
 	for _, abstract := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "notify")
@@ -41,9 +40,9 @@ func TestMessagesReachTheSocket(t *testing.T) {
 			path = "@rackwatch-sdnotify-test-" + strconv.Itoa(os.Getpid())
 		}
 		next := listen(t, path)
-		n, err := fromEnv(env(map[string]string{"NOTIFY_SOCKET": path}), 42)
+		n, err := FromEnv()
 		if err != nil || !n.Enabled() {
-			t.Fatalf("fromEnv(%s) = %v, %v", path, n, err)
+			t.Fatalf("FromEnv(%s) = %v, %v", path, n, err)
 		}
 		steps := []struct {
 			send func() error
@@ -54,6 +53,7 @@ func TestMessagesReachTheSocket(t *testing.T) {
 			{n.Watchdog, "WATCHDOG=1"},
 			{func() error { return n.Status("1 alarm active") }, "STATUS=1 alarm active"},
 			{n.Stopping, "STOPPING=1"},
+			{func() error { return n.Send("WATCHDOG=1", "STATUS=ok") }, "WATCHDOG=1\nSTATUS=ok"},
 		}
 		for _, s := range steps {
 			if err := s.send(); err != nil {
@@ -68,9 +68,8 @@ func TestMessagesReachTheSocket(t *testing.T) {
 
 // A status with a line break would smuggle another assignment (READY=1, MAINPID=…) to the manager.
 func TestSendRefusesLineBreaks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify")
-	listen(t, path)
-	n, _ := fromEnv(env(map[string]string{"NOTIFY_SOCKET": path}), 1)
+	listen(t, filepath.Join(t.TempDir(), "notify"))
+	n, _ := FromEnv()
 	if err := n.Status("ok\nREADY=1"); err == nil {
 		t.Error("a status with a line break was sent")
 	}
@@ -80,28 +79,32 @@ func TestSendRefusesLineBreaks(t *testing.T) {
 }
 
 func TestWatchdogFromEnvironment(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
+	listen(t, filepath.Join(t.TempDir(), "notify"))
+	me, other := strconv.Itoa(os.Getpid()), strconv.Itoa(os.Getpid()+1)
 	cases := []struct {
-		name string
-		env  map[string]string
-		want time.Duration
-		bad  bool
+		name      string
+		usec, pid string
+		want      time.Duration
+		bad       bool
 	}{
-		{"no watchdog", map[string]string{}, 0, false},
-		{"30s", map[string]string{"WATCHDOG_USEC": "30000000"}, 30 * time.Second, false},
-		{"for this pid", map[string]string{"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "42"}, 20 * time.Second, false},
-		{"for another pid", map[string]string{"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "43"}, 0, false},
-		{"zero", map[string]string{"WATCHDOG_USEC": "0"}, 0, true},
-		{"garbage", map[string]string{"WATCHDOG_USEC": "30s"}, 0, true},
-		{"negative", map[string]string{"WATCHDOG_USEC": "-5"}, 0, true},
-		{"overflow", map[string]string{"WATCHDOG_USEC": "99999999999999999999"}, 0, true},
-		{"bad pid", map[string]string{"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "x"}, 0, true},
+		{"no watchdog", "", "", 0, false},
+		{"30s", "30000000", "", 30 * time.Second, false},
+		{"for this process", "20000000", me, 20 * time.Second, false},
+		{"for another process", "20000000", other, 0, false},
+		{"zero", "0", "", 0, true},
+		{"garbage", "30s", "", 0, true},
+		{"negative", "-5", "", 0, true},
+		{"bad pid", "1000", "x", 0, true},
 	}
 	for _, c := range cases {
-		c.env["NOTIFY_SOCKET"] = sock
-		n, err := fromEnv(env(c.env), 42)
+		t.Setenv("WATCHDOG_USEC", c.usec)
+		t.Setenv("WATCHDOG_PID", c.pid)
+		n, err := FromEnv()
 		if (err != nil) != c.bad {
 			t.Errorf("%s: err = %v", c.name, err)
+		}
+		if !n.Enabled() {
+			t.Errorf("%s: a bad watchdog setting disabled the notifications too", c.name)
 		}
 		if got := n.WatchdogTimeout(); got != c.want {
 			t.Errorf("%s: watchdog = %v, want %v", c.name, got, c.want)
@@ -110,22 +113,26 @@ func TestWatchdogFromEnvironment(t *testing.T) {
 }
 
 func TestOutsideAServiceManager(t *testing.T) {
-	n, err := fromEnv(env(map[string]string{"WATCHDOG_USEC": "1000"}), 1)
+	t.Setenv("NOTIFY_SOCKET", "")
+	t.Setenv("WATCHDOG_USEC", "1000")
+	n, err := FromEnv()
 	if n != nil || err != nil {
-		t.Fatalf("fromEnv without NOTIFY_SOCKET = %v, %v; want nil, nil", n, err)
+		t.Fatalf("FromEnv without NOTIFY_SOCKET = %v, %v; want nil, nil", n, err)
 	}
 	// The nil Notifier does nothing, so callers need no special case.
 	if n.Enabled() || n.WatchdogTimeout() != 0 || n.Ready("x") != nil || n.Watchdog() != nil || n.Status("x") != nil || n.Stopping() != nil {
 		t.Error("the nil Notifier did something")
 	}
-	if _, err := fromEnv(env(map[string]string{"NOTIFY_SOCKET": "relative/path"}), 1); err == nil || !strings.Contains(err.Error(), "NOTIFY_SOCKET") {
+	t.Setenv("NOTIFY_SOCKET", "relative/path")
+	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "NOTIFY_SOCKET") {
 		t.Errorf("relative NOTIFY_SOCKET: err = %v", err)
 	}
 }
 
 // A manager that went away (the socket is gone) is an error the caller can log, not a panic or a hang.
 func TestSocketGone(t *testing.T) {
-	n, _ := fromEnv(env(map[string]string{"NOTIFY_SOCKET": filepath.Join(t.TempDir(), "gone")}), 1)
+	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "gone"))
+	n, _ := FromEnv()
 	if err := n.Watchdog(); err == nil {
 		t.Error("no error sending to a socket that does not exist")
 	}
