@@ -4,8 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-
-	"github.com/rackwatch/rackwatch/agent"
 )
 
 func cmdCheck(args []string) int {
@@ -14,7 +12,10 @@ func cmdCheck(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	plan, err := agent.LoadAndCheck(*cfgPath, registry())
+	plan, warns, err := loadPlan(*cfgPath, registry(), serviceUser())
+	for _, w := range warns {
+		fmt.Fprintln(os.Stderr, w)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

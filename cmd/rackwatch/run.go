@@ -13,7 +13,9 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/fileref"
 	"github.com/rackwatch/rackwatch/agent/sdnotify"
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 const defaultConfig = "/etc/rackwatch/rackwatch.yaml"
@@ -26,12 +28,15 @@ func cmdRun(args []string) int {
 		return 2
 	}
 	reg := registry()
-	plan, err := agent.LoadAndCheck(*cfgPath, reg)
+	plan, warns, err := loadPlan(*cfgPath, reg, fileref.Process())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	log := newLogger(plan.Config.Gateway.LogLevel, *logFormat)
+	for _, w := range warns {
+		log.Warn("config: " + w.Error())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload := watchReload(ctx, *cfgPath, reg, log)
@@ -134,6 +139,34 @@ func statusLine(v agent.Vitals) string {
 	return s
 }
 
+// loadPlan is agent.LoadAndCheck followed by the check of the files the config names (as u): what `run`
+// would trip on fails here, with FILE:LINE. Warnings (a secret others can read) are for the caller to show.
+func loadPlan(path string, reg *driver.Registry, u *fileref.User) (*agent.Plan, settings.Errors, error) {
+	plan, err := agent.LoadAndCheck(path, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	errs, warns := agent.CheckFiles(plan, u)
+	if len(errs) > 0 {
+		return nil, warns, errs
+	}
+	return plan, warns, nil
+}
+
+// serviceUser is whom `check` checks the files for: itself, except when it runs as root and the
+// service user exists, because the agent does not run as root and root can read anything.
+func serviceUser() *fileref.User {
+	if os.Geteuid() == 0 {
+		if u := fileref.Lookup(serviceUserName); u != nil {
+			return u
+		}
+	}
+	return fileref.Process()
+}
+
+// serviceUserName is the user the packaged systemd unit runs the agent as.
+const serviceUserName = "rackwatch"
+
 // watchReload re-reads the config on SIGHUP. A config with errors is refused with every error logged, and
 // the running one stays.
 func watchReload(ctx context.Context, path string, reg *driver.Registry, log *slog.Logger) <-chan *agent.Plan {
@@ -148,7 +181,7 @@ func watchReload(ctx context.Context, path string, reg *driver.Registry, log *sl
 				return
 			case <-hup:
 			}
-			plan, err := agent.LoadAndCheck(path, reg)
+			plan, _, err := loadPlan(path, reg, fileref.Process())
 			if err != nil {
 				log.Error("SIGHUP: new config refused; the running config stays", "errors", err.Error())
 				continue
