@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/fileref"
 )
 
@@ -98,5 +99,24 @@ func TestCheckRefusesHugeConfig(t *testing.T) {
 	out := captureStderr(t, func() { code = cmdCheck([]string{"-c", cfg}) })
 	if code != 2 || !strings.Contains(out, cfg+": cannot read config: larger than 1 MiB") {
 		t.Errorf("check exit %d; stderr:\n%s", code, out)
+	}
+}
+
+// The config the package installs as /etc/rackwatch/rackwatch.yaml passes check as it is (the package
+// test also checks it installed, as the service user).
+func TestPackagedConfig(t *testing.T) {
+	plan, err := agent.LoadAndCheck("../../configs/packaging/rackwatch.yaml", registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := plan.Config
+	if cfg.Gateway.StateDir != "/var/lib/rackwatch" || cfg.Gateway.HTTP != "127.0.0.1:9108" || cfg.MQTT.EmbeddedBroker != "127.0.0.1:1883" || len(cfg.MQTT.Brokers) != 0 {
+		t.Errorf("the starting config is meant to stay on this machine: %+v %+v", cfg.Gateway, cfg.MQTT)
+	}
+	// Nothing it names can be missing: it names no secret.
+	for _, r := range plan.Files() {
+		if r.Key != "gateway.state_dir" {
+			t.Errorf("the starting config names %s %s", r.Key, r.Path)
+		}
 	}
 }
