@@ -233,6 +233,21 @@ cmp -s "$work/state.before" "$work/state.after" || fail "remove and reinstall: t
 ok "remove: stopped, config and state kept; a reinstall finds them"
 
 # --- 4. The unit under a real systemd -------------------------------------------------------------------
+# child_of prints the pid of a child of $1; procs_of the pids of user $1's processes (by /proc: procps
+# may not be installed).
+child_of() {
+	for st in /proc/[0-9]*/stat; do
+		set -- "$1" $(sed 's/^.*) //' "$st" 2>/dev/null)
+		if [ "${3:-}" = "$1" ]; then basename "$(dirname "$st")"; return; fi
+	done
+}
+procs_of() {
+	uid=$(id -u "$1")
+	for st in /proc/[0-9]*/status; do
+		awk -v u="$uid" '$1 == "Uid:" && $2 == u {found=1} END {exit !found}' "$st" 2>/dev/null && basename "$(dirname "$st")"
+	done
+	return 0
+}
 live() {
 	# The test's own /run holds the test target, a drop-in and masks; the host's units are never
 	# started: the target pulls in rackwatch.service only, and its default dependencies are off.
@@ -258,7 +273,7 @@ EOF
 	ns_pid=$!
 	i=0
 	while [ -z "$sysd" ]; do
-		sysd=$(ps -o pid=,args= --ppid "$ns_pid" | awk '/systemd --system/ {print $1}')
+		sysd=$(child_of "$ns_pid")
 		i=$((i + 1)); [ $i -lt 100 ] || fail "systemd did not boot: $(cat "$work/boot.log")"
 		sleep 0.1
 	done
@@ -283,7 +298,7 @@ EOF
 	ok "live: the watchdog restarted a frozen agent (SIGABRT with a stack dump, then a new process)"
 	stop_ns
 	i=0
-	while pgrep -u rackwatch >/dev/null 2>&1; do
+	while [ -n "$(procs_of rackwatch)" ]; do
 		i=$((i + 1)); [ $i -lt 100 ] || fail "live: processes of rackwatch outlived the test's systemd"
 		sleep 0.1
 	done
