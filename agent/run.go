@@ -118,6 +118,10 @@ type Options struct {
 	OnTransition func(a *contract.Alarm)
 	// Tick is how often time-based rules (for, stale, shelve expiry) are evaluated; default 250ms.
 	Tick time.Duration
+	// Alive, when set, is called by the agent's loop at every tick with what it sees. A loop that stops
+	// turning stops calling it: `rackwatch run` feeds the service manager's watchdog from it. It runs on
+	// the loop and must not block.
+	Alive func(Vitals)
 }
 
 // ShutdownGrace bounds the last gasp at shutdown: delivering the backlog and saying "offline".
@@ -284,6 +288,9 @@ func (a *runner) loop(ctx context.Context) {
 			if a.engine.Learns() && now.Sub(a.savedAt) >= learnedSaveEvery {
 				// Learned baselines change without transitions; keep them across a crash too.
 				a.saveState(now)
+			}
+			if a.opt.Alive != nil {
+				a.opt.Alive(a.vitals(now))
 			}
 		case c := <-a.out.Commands():
 			a.command(c)

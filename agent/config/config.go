@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"time"
 
@@ -124,7 +123,7 @@ const (
 // Load reads, decodes and checks a config file. On failure the error is Errors: every problem, each with
 // FILE:LINE. Driver-specific options are checked later, by whoever knows the drivers (agent.Check).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, settings.Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/config"
 )
 
@@ -18,7 +17,10 @@ func cmdCheck(args []string) int {
 	if isPagerConfig(*cfgPath) {
 		return checkPager(*cfgPath, os.Stdout, os.Stderr)
 	}
-	plan, err := agent.LoadAndCheck(*cfgPath, registry())
+	plan, warns, err := loadPlan(*cfgPath, registry(), serviceUser())
+	for _, w := range warns {
+		fmt.Fprintln(os.Stderr, w)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
