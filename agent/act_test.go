@@ -581,5 +581,4 @@ actions:
 	}
 }
 
-
 func intp(v int) *int { return &v }

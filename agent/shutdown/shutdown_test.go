@@ -152,7 +152,9 @@ func TestExecuteReportsAFailingCommand(t *testing.T) {
 				<-ctx.Done() // hangs: Timeout ends it
 				return "Failed to power off system via logind", errors.New("signal: killed")
 			},
-			Report: func(state string, ok bool, detail string, err error) { last = report{state: state, ok: ok, detail: detail} },
+			Report: func(state string, ok bool, detail string, err error) {
+				last = report{state: state, ok: ok, detail: detail}
+			},
 		}
 		start := time.Now()
 		if err := x.Execute(context.Background(), upsmon()); err == nil {
