@@ -192,9 +192,6 @@ func (a *runner) shutdownEvent(state string, ok bool, rule, detail string, err e
 		}
 	}
 	ev.Message = contract.ActionMessage(&ev)
-	if ev.Result == contract.ResultDryRun {
-		ev.Message = "shutdown " + state + ": dry run: " + detail // the detail says what would happen
-	}
 	a.emitAction(&ev)
 }
 

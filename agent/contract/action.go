@@ -194,11 +194,26 @@ func IsActionPayload(b []byte) bool { return bytes.HasPrefix(b, []byte(`{"kind":
 func ActionMessage(a *Action) string {
 	var b strings.Builder
 	if a.Output == ShutdownOutput {
-		b.WriteString("shutdown ")
-	} else {
-		b.WriteString(a.Output)
-		b.WriteByte(' ')
+		// "shutdown pending: ups-low-battery is active …", "shutdown command failed: exit status 1; …"
+		b.WriteString("shutdown " + a.State)
+		switch a.Result {
+		case ResultFailed:
+			b.WriteString(" failed")
+			if a.Error != "" {
+				b.WriteString(": " + a.Error)
+			}
+			if a.Detail != "" {
+				b.WriteString("; " + a.Detail)
+			}
+		case ResultDryRun:
+			b.WriteString(": dry run: " + a.Detail)
+		default:
+			b.WriteString(": " + a.Detail)
+		}
+		return b.String()
 	}
+	b.WriteString(a.Output)
+	b.WriteByte(' ')
 	b.WriteString(a.State)
 	switch {
 	case a.Alarm != "":

@@ -73,8 +73,10 @@ func TestActionMessages(t *testing.T) {
 			"sounder on for smoke/r/smoke (critical): dry run, nothing touched"},
 		{Action{Output: "beacon", State: OutputOff, Result: ResultFailed, Error: "board not connected", By: "test:root"},
 			"beacon off (test:root): failed: board not connected"},
-		{Action{Output: ShutdownOutput, State: ShutdownPending, Result: ResultOK, Detail: "command in 30s unless power returns"},
-			"shutdown pending: ok; command in 30s unless power returns"},
+		{Action{Output: ShutdownOutput, State: ShutdownPending, Result: ResultOK, Detail: "shutting down in 30s unless power returns"},
+			"shutdown pending: shutting down in 30s unless power returns"},
+		{Action{Output: ShutdownOutput, State: ShutdownCommand, Result: ResultFailed, Error: "exit status 1", Detail: "/usr/bin/systemctl poweroff"},
+			"shutdown command failed: exit status 1; /usr/bin/systemctl poweroff"},
 	} {
 		if got := ActionMessage(&c.a); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)
