@@ -582,3 +582,57 @@ actions:
 }
 
 func intp(v int) *int { return &v }
+
+// TestReloadActions: a reload applies new actions and dry_run at once, switching only what changes; the
+// outputs themselves stay (changing them takes a restart).
+func TestReloadActions(t *testing.T) {
+	body := func(actions string) string {
+		return `
+gateway: {id: gw, state_dir: STATE}
+mqtt: {embedded_broker: "127.0.0.1:0"}
+sensors:
+  - {id: ups1, driver: sim, scenario: steady, every: 1h, channels: [battery_temp]}
+rules:
+  - {id: batt-hot, match: {sensor: ups1, channel: battery_temp}, above: 45, severity: critical}
+outputs:
+  - {id: vent-fan, type: sim}
+  - {id: beacon, type: sim}
+` + actions
+	}
+	plan := writeConfig(t, body("actions:\n  dry_run: true\n  list:\n    - {when: {rule: batt-hot}, do: [vent-fan, beacon]}\n"))
+	ob := newActionOutbox()
+	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob.link(),
+		statePath: filepath.Join(plan.Config.Gateway.StateDir, store.File)}
+	if err := os.MkdirAll(plan.Config.Gateway.StateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.setPlan(plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.startActions()
+	defer a.stopActions()
+	r := reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 50, At: time.Now()}
+	a.reading(&r)
+	waitUntil(t, "two dry-run events", func() bool { return len(ob.events()) == 2 })
+
+	// The reloaded config drops the beacon from the action and leaves dry run: the fan is switched for
+	// real (it was only reported on), the beacon is switched off.
+	next := writeConfig(t, body("actions:\n  - {when: {rule: batt-hot}, do: [vent-fan]}\n"))
+	st := a.engine.Snapshot()
+	if err := a.setPlan(next, &st); err != nil {
+		t.Fatal(err)
+	}
+	a.reloadActions(next)
+	ob.waitEvent(t, "the fan switched on for real", func(e *contract.Action) bool {
+		return e.Output == "vent-fan" && e.State == "on" && e.Result == contract.ResultOK && !e.DryRun
+	})
+	for _, e := range ob.events() {
+		if e.Output == "beacon" && e.Result != contract.ResultDryRun {
+			t.Errorf("the beacon, only ever reported in dry run, was switched: %+v", e)
+		}
+	}
+	rows, _ := a.actionStatus()
+	if rows[0].ID != "vent-fan" || rows[0].State != "on" || rows[1].State != "off" || len(ob.events()) != 3 {
+		t.Errorf("status %+v", rows)
+	}
+}

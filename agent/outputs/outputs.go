@@ -74,7 +74,8 @@ type out struct {
 	testUntil time.Time // an operator test holds the output on until then
 	testBy    string
 	testRes   chan contract.Action
-	applied   bool // the state last switched to successfully (or in dry run, reported)
+	applied   bool // the state the device was last switched to successfully
+	reported  bool // in dry run: the state last reported (what the device would be in)
 	ok        bool // the last switching succeeded
 	opened    bool
 	since     time.Time
@@ -117,8 +118,17 @@ func (b *Bank) Close() {
 	b.wg.Wait()
 }
 
-// SetDryRun switches dry run on or off (a reloaded config).
+// SetDryRun switches dry run on or off (a reloaded config). Entering dry run, what is reported starts from
+// the devices' states; leaving it, the devices are switched to what is wanted.
 func (b *Bank) SetDryRun(v bool) {
+	if b.dryRun.Load() == v {
+		return
+	}
+	for _, o := range b.outs {
+		o.mu.Lock()
+		o.reported = o.applied
+		o.mu.Unlock()
+	}
 	if b.dryRun.Swap(v) != v {
 		for _, o := range b.outs {
 			o.poke()
@@ -177,6 +187,9 @@ func (o *out) run(ctx context.Context) {
 		w := o.desired(now)
 		dry := o.b.dryRun.Load() && !w.test // a test switches for real, even in dry run
 		due := w.on != o.applied || !o.ok
+		if dry {
+			due = w.on != o.reported
+		}
 		if !o.testUntil.IsZero() && now.Before(o.testUntil) {
 			testEnd = time.After(o.testUntil.Sub(now))
 		}
@@ -305,14 +318,22 @@ func (o *out) result(w wish, ok bool, detail string, err error, took time.Durati
 	a.Message = contract.ActionMessage(&a)
 
 	o.mu.Lock()
-	o.last, o.lastTook, o.ok = a, took, ok || dry
-	if ok || dry {
+	o.last, o.lastTook = a, took
+	switch {
+	case dry:
+		if o.reported != w.on {
+			o.since = now
+		}
+		o.reported = w.on
+		o.switches++
+	case ok:
 		if o.applied != w.on {
 			o.since = now
 		}
-		o.applied = w.on
+		o.applied, o.ok = w.on, true
 		o.switches++
-	} else {
+	default:
+		o.ok = false
 		o.failures++
 	}
 	var testRes chan contract.Action
@@ -420,7 +441,7 @@ func (b *Bank) Test(ctx context.Context, id string, d time.Duration, by string) 
 // State is an output's state for the status page.
 type State struct {
 	ID, Type, Role, Describe string
-	// On is the state last switched to (in dry run: reported).
+	// On is the state the device was last switched to (in dry run: the state last reported).
 	On bool
 	// Wanted is what the actions (or a test) want.
 	Wanted bool
@@ -441,12 +462,17 @@ func (b *Bank) States() []State {
 		return nil
 	}
 	now := time.Now()
+	dry := b.dryRun.Load()
 	out := make([]State, 0, len(b.outs))
 	for _, o := range b.outs {
 		o.mu.Lock()
 		w := o.desired(now)
+		on := o.applied
+		if dry {
+			on = o.reported
+		}
 		out = append(out, State{ID: o.spec.Output.ID, Type: o.spec.Output.Type, Role: o.spec.Role, Describe: o.spec.Info.Describe,
-			On: o.applied, Wanted: w.on, OK: o.ok, DryRun: b.dryRun.Load(), Since: o.since, Last: o.last,
+			On: on, Wanted: w.on, OK: o.ok, DryRun: dry, Since: o.since, Last: o.last,
 			Switches: o.switches, Failures: o.failures, OpenErr: o.openErr})
 		o.mu.Unlock()
 	}
