@@ -29,7 +29,7 @@ func cmdOutput(args []string) int {
 
 func outputCmd(ctx context.Context, args []string, reg *driver.Registry, stdout, stderr io.Writer) int {
 	usage := func() int {
-		fmt.Fprintln(stderr, `usage: rackwatch output test NAME [-c FILE] [--for 5s]
+		fmt.Fprintln(stderr, `usage: rackwatch output test NAME [-c FILE] [--for 5s] [--state-dir DIR]
        rackwatch output list [-c FILE]
 
 test switches the output on for a few seconds and back off: through the running agent (over the unix
@@ -45,6 +45,7 @@ directly. It refuses an output the actions hold on, and one-shot outputs (no off
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("c", defaultConfig, "config file")
 	dur := fs.Duration("for", 5*time.Second, "how long the output stays on (at most 1m)")
+	stateDir := fs.String("state-dir", "", "the running agent's state directory (default: the config's state_dir)")
 	// Flags may come before or after the output's name.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -80,6 +81,9 @@ directly. It refuses an output the actions hold on, and one-shot outputs (no off
 	if *dur <= 0 || *dur > outputs.MaxTest {
 		fmt.Fprintf(stderr, "rackwatch output test: --for %s: use more than 0 and at most %s\n", *dur, outputs.MaxTest)
 		return 2
+	}
+	if *stateDir != "" {
+		plan.Config.Gateway.StateDir = *stateDir
 	}
 	sock := outputs.SocketPath(plan.Config.Gateway.StateDir)
 	tctx, cancel := context.WithTimeout(ctx, *dur+time.Minute)
