@@ -10,6 +10,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/fileref"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/outputs"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/settings"
 )
@@ -23,6 +24,8 @@ type Plan struct {
 	// Channels maps a sensor id to the channels its driver declared; a nil entry means the channels are
 	// learned at run time.
 	Channels map[string][]driver.ChannelInfo
+	// Outputs are the checked outputs, in config order (checkoutputs.go).
+	Outputs []outputs.Spec
 }
 
 // Check validates everything Load cannot know alone: that each driver and bus type exists, that the driver
@@ -76,6 +79,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 		}
 		plan.Channels[s.ID] = chs
 	}
+	plan.checkOutputs(reg, &errs)
 	if len(errs) == 0 {
 		for i := range cfg.Rules {
 			r := &cfg.Rules[i]

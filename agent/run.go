@@ -165,10 +165,12 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	link.complete()
 	a.out = link
+	a.startActions()
 	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
 		srv, err := httpapi.Start(cfg.Gateway.HTTP, a, log)
 		if err != nil {
+			a.stopActions()
 			link.Close(context.Background())
 			return err
 		}
@@ -181,6 +183,7 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 		opt.Ready(ready)
 	}
 	a.loop(ctx)
+	a.stopActions() // before the link closes: outputs still report what they were doing
 
 	closeCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
@@ -205,6 +208,7 @@ type runner struct {
 	sched  *schedule.Scheduler
 	units  map[string]map[reading.Channel]string
 	trs    []contract.Alarm
+	acts   *acting // local actions (act.go); nil when none are configured
 
 	mu     sync.Mutex // guards what the HTTP side reads
 	active map[string]contract.Alarm
@@ -285,6 +289,7 @@ func (a *runner) loop(ctx context.Context) {
 			a.reading(&r)
 		case now := <-tick.C:
 			a.commit(a.engine.Tick(now, a.trs[:0]))
+			a.actTick(now)
 			if a.engine.Learns() && now.Sub(a.savedAt) >= learnedSaveEvery {
 				// Learned baselines change without transitions; keep them across a crash too.
 				a.saveState(now)
@@ -306,6 +311,7 @@ func (a *runner) loop(ctx context.Context) {
 				a.setPlan(old, &st)
 			} else {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
+				a.reloadActions(p)
 			}
 			stopScheduler = start()
 		}
@@ -347,6 +353,7 @@ func (a *runner) commit(trs []contract.Alarm) {
 	if len(trs) == 0 {
 		return
 	}
+	a.act(trs) // outputs first: a relay must not wait for the journal's fsync
 	a.stats.transitions += uint64(len(trs))
 	if err := a.out.Transitions(trs); err != nil {
 		a.stats.journalErrors++

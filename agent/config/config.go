@@ -23,6 +23,10 @@ type Config struct {
 	// rule sets combine without declaring sensors twice.
 	Include []string     `yaml:"include"`
 	Rules   []rules.Rule `yaml:"rules"`
+	// Outputs, Actions and Shutdown are the local actions (docs/actions.md).
+	Outputs  []Output  `yaml:"outputs"`
+	Actions  Actions   `yaml:"actions"`
+	Shutdown *Shutdown `yaml:"shutdown"`
 }
 
 // Gateway identifies this agent and says where it keeps its state.
@@ -187,6 +191,7 @@ func (cfg *Config) applyDefaults() {
 	for i := range cfg.Rules {
 		cfg.Rules[i].ApplyDefaults()
 	}
+	cfg.applyActionDefaults()
 }
 
 // Brokers returns the configured external brokers.

@@ -21,6 +21,7 @@ var commands = map[string]command{
 	"journal": {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
 	"pager":   {"the central service: page through Alertmanager, PagerDuty or a webhook (-c pager.yaml)", cmdPager},
 	"modbus":  {"one-shot Modbus read for checking wiring: modbus read --bus URL --unit 1 --table input --address 30", cmdModbus},
+	"output":  {"test an output (a sounder test: output test NAME -c FILE) or list what the outputs and actions do", cmdOutput},
 	"rules":   {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"scan":    {"probe an I2C bus (or the kernel 1-Wire bus) and print config lines for the sensors found", cmdScan},
 	"sim":     {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},

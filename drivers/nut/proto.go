@@ -38,6 +38,9 @@ var errMeaning = map[string]string{
 	"FEATURE-NOT-CONFIGURED": "upsd has no certificate, so STARTTLS is not available",
 	"FEATURE-NOT-SUPPORTED":  "upsd was built without TLS support",
 	"VAR-NOT-SUPPORTED":      "the UPS does not report this variable",
+	"CMD-NOT-SUPPORTED":      "the UPS's driver does not offer this instant command",
+	"INSTCMD-FAILED":         "the driver tried the command and the UPS refused it",
+	"UNKNOWN-COMMAND":        "upsd does not know this command",
 }
 
 // lineKind is what a reply line to LIST VAR is.

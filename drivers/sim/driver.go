@@ -80,8 +80,9 @@ func decode(s *driver.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 	return o, sc, chs, nil
 }
 
-// Register adds the `sim` driver.
+// Register adds the `sim` driver and the `sim` output type.
 func Register(r *driver.Registry) {
+	r.AddOutput(OutputType())
 	r.Add(driver.Driver{
 		Name: "sim",
 		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
