@@ -376,3 +376,29 @@ func TestRestartDoesNotRefireInAlertmanager(t *testing.T) {
 		t.Fatalf("the restarted replica fired a resolved alert again: %+v", a)
 	}
 }
+
+// A gateway's action events (a relay switched, a shutdown step) share …/events with alarm transitions:
+// they page nothing and are not counted as malformed.
+func TestActionEventsPageNothing(t *testing.T) {
+	r := newRig(t)
+	svc, _ := r.start("p1")
+	gw := r.gateway("gw1")
+	gw.status(contract.Online)
+	ep := gw.raise("pre-runaway")
+	key := notify.PageKey("gw1", "pre-runaway", ep)
+	act := contract.Action{Gateway: "gw1", Site: "dc1", ID: "stop-charge/1", Output: "stop-charge", Type: "modbus",
+		State: "on", Result: "ok", By: "rules", Alarm: "pre-runaway", Rule: "pre-runaway", Severity: contract.Critical,
+		AlarmSeq: ep, Episode: ep, Time: time.Now(), Message: "stop-charge on for pre-runaway"}
+	b, err := json.Marshal(act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.pub(gw.tp.Events(), b, false)
+	gw.clear("pre-runaway", ep)
+	waitFor(t, "the page and its resolve", func() bool {
+		return pdActions(r.pd) == "trigger "+key+", resolve "+key
+	})
+	if n := svc.invalid.get(); n != 0 {
+		t.Errorf("%d messages counted as invalid; an action event is not malformed", n)
+	}
+}

@@ -430,6 +430,10 @@ func (s *Service) apply(m *inbound, out []notify.Notification) []notify.Notifica
 		}
 		s.health.status(m.broker, m.gateway, st, m.retained, m.at)
 	case contract.KindAlarm, contract.KindEvents:
+		if m.kind == contract.KindEvents && contract.IsActionPayload(m.payload) {
+			// What the gateway did about an alarm (a relay, a shutdown step): its alarm pages, not this.
+			return out
+		}
 		key := m.alarm
 		a, err := parseAlarm(m.gateway, key, m.payload)
 		if err != nil {
