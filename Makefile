@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X $(PKG)/agent/buildinfo.Version=$(VERSION)
 DIST    := dist
 
-.PHONY: demo test test-stress go-test c-test build vet fmt-check release bench fuzz clean
+.PHONY: demo test test-stress go-test c-test build vet fmt-check release binaries tarballs package package-test stage tools bench fuzz clean
 
 demo:
 	$(GO) run ./cmd/rackwatch demo -c configs/demo.yaml
@@ -70,14 +70,85 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# release cross-builds stripped binaries for the gateways rackwatch runs on.
-release:
+# binaries cross-builds stripped static binaries for the gateways rackwatch runs on: armv6 (Pi Zero and Pi
+# 1; also runs on every newer 32-bit board), armv7, arm64 and amd64.
+BINARIES := armv6 armv7 arm64 amd64
+binaries:
 	@mkdir -p $(DIST)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-armv6 ./cmd/rackwatch
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-armv7 ./cmd/rackwatch
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-arm64 ./cmd/rackwatch
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-amd64 ./cmd/rackwatch
 	@ls -l $(DIST)/rackwatch-linux-*
+
+# Tools the build needs beyond Go are installed here from the Go module proxy, at pinned versions, never
+# system-wide. The binary's name carries its version, so changing the pin installs the new one.
+TOOLS        := $(CURDIR)/.tools/bin
+NFPM_VERSION := v2.45.2
+NFPM         := $(TOOLS)/nfpm-$(NFPM_VERSION)
+
+$(NFPM):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(TOOLS)/nfpm $@
+
+tools: $(NFPM)
+
+# Package versions: v1.2.0 -> 1.2.0; 3 commits after it -> 1.2.0+3.gHASH; no tag yet -> 0.0.0+gitDATE.HASH.
+# Every archive gets the last commit's time, so the same commit builds the same bytes.
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" | sed 's/-\([0-9]*\)-g/+\1.g/' || \
+	echo "0.0.0+git$$(git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0)")
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+
+# The Debian architectures and the binary each one gets: armhf takes the armv6 build, so one package
+# serves the Pi Zero and every newer board on Raspberry Pi OS (and Debian's armhf, which is armv7).
+DEB_ARCHES   := armhf arm64 amd64
+PKGSTAGE     := $(DIST)/stage
+
+# The shared files the package installs under /usr/share: example configs, Modbus profiles, Grafana
+# dashboards when there are any, and the guides.
+stage:
+	@rm -rf $(PKGSTAGE) && mkdir -p $(PKGSTAGE)/share/examples $(PKGSTAGE)/share/profiles $(PKGSTAGE)/doc/docs
+	cp configs/*.yaml $(PKGSTAGE)/share/examples/
+	cp configs/profiles/*.yaml $(PKGSTAGE)/share/profiles/
+	@if ls configs/grafana/*.json >/dev/null 2>&1; then \
+		mkdir -p $(PKGSTAGE)/share/grafana && cp configs/grafana/*.json $(PKGSTAGE)/share/grafana/; \
+	fi
+	cp README.md $(PKGSTAGE)/doc/
+	cp docs/*.md $(PKGSTAGE)/doc/docs/
+	chmod -R u=rwX,go=rX $(PKGSTAGE)
+
+# package builds the Debian packages (dist/rackwatch_VERSION-1_ARCH.deb) with nfpm.
+package: binaries stage $(NFPM)
+	@for arch in $(DEB_ARCHES); do \
+		bin=$(DIST)/rackwatch-linux-$$arch; [ $$arch = armhf ] && bin=$(DIST)/rackwatch-linux-armv6; \
+		PKG_ARCH=$$arch PKG_VERSION='$(PKG_VERSION)' PKG_BIN=$$bin PKG_SHARE=$(PKGSTAGE)/share PKG_DOC=$(PKGSTAGE)/doc \
+			$(NFPM) package --config configs/packaging/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
+	done
+	@ls -l $(DIST)/*.deb
+
+# tarballs: for gateways without dpkg, each binary with the unit, the udev rules, the starting config and
+# the install guide.
+tarballs: binaries
+	@for a in $(BINARIES); do \
+		d=rackwatch_$(PKG_VERSION)_linux_$$a; rm -rf $(DIST)/$$d; mkdir -p $(DIST)/$$d; \
+		cp $(DIST)/rackwatch-linux-$$a $(DIST)/$$d/rackwatch; \
+		cp configs/systemd/rackwatch.service configs/packaging/60-rackwatch.rules configs/packaging/rackwatch.yaml README.md docs/install.md $(DIST)/$$d/; \
+		tar -C $(DIST) --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner -cf - $$d | gzip -n9 > $(DIST)/$$d.tar.gz || exit 1; \
+		rm -rf $(DIST)/$$d; \
+	done
+
+# release writes everything a release publishes into dist/: the binaries, the tarballs, the Debian packages
+# and SHA256SUMS over them (check with `sha256sum -c SHA256SUMS`).
+release: binaries tarballs package
+	cd $(DIST) && sha256sum rackwatch-linux-* rackwatch_*.tar.gz rackwatch_*.deb > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+# package-test builds the packages, inspects them, and on a machine where it may (root, dpkg), installs,
+# upgrades, removes and purges the amd64 one; see configs/packaging/package-test.sh.
+package-test: package
+	PKG_VERSION='$(PKG_VERSION)' DIST=$(DIST) NFPM=$(NFPM) PKGSTAGE=$(PKGSTAGE) sh configs/packaging/package-test.sh
 
 clean:
 	rm -rf $(DIST)

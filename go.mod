@@ -3,6 +3,7 @@ module github.com/rackwatch/rackwatch
 go 1.25.0
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/creack/pty v1.1.24
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/goburrow/serial v0.1.0

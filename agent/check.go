@@ -1,10 +1,16 @@
 package agent
 
 import (
+	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/fileref"
+	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/outputs"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/settings"
 )
@@ -18,6 +24,8 @@ type Plan struct {
 	// Channels maps a sensor id to the channels its driver declared; a nil entry means the channels are
 	// learned at run time.
 	Channels map[string][]driver.ChannelInfo
+	// Outputs are the checked outputs, in config order (checkoutputs.go).
+	Outputs []outputs.Spec
 }
 
 // Check validates everything Load cannot know alone: that each driver and bus type exists, that the driver
@@ -71,13 +79,21 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 		}
 		plan.Channels[s.ID] = chs
 	}
+	plan.checkOutputs(reg, &errs)
 	if len(errs) == 0 {
 		for i := range cfg.Rules {
 			r := &cfg.Rules[i]
-			if r.Kind() == rules.KindComposite || plan.matchesAny(r) {
+			file := cfg.File
+			if r.File != "" {
+				file = r.File // an included rule file
+			}
+			if r.Against != nil && !plan.matchesAny(r.Against) {
+				errs.Add(file, r.Against.Line, "rule %q: against matches no sensor channel (check its sensor, channel and labels)", r.ID)
+			}
+			if r.Kind() == rules.KindComposite || plan.matchesAny(r.Match) {
 				continue
 			}
-			add(r.Line, "rule %q matches no sensor channel (check match.sensor, match.channel and labels)", r.ID)
+			errs.Add(file, r.Line, "rule %q matches no sensor channel (check match.sensor, match.channel and labels)", r.ID)
 		}
 	}
 	if len(errs) > 0 {
@@ -87,19 +103,19 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 	return plan, nil
 }
 
-func (p *Plan) matchesAny(r *rules.Rule) bool {
+func (p *Plan) matchesAny(m *rules.Match) bool {
 	for i := range p.Config.Sensors {
 		s := &p.Config.Sensors[i]
 		chs, known := p.Channels[s.ID]
 		if chs == nil && known {
 			// Channels learned at run time: a rule naming this sensor, or a specific channel, may match.
-			if matchSensorOnly(r.Match, s) {
+			if matchSensorOnly(m, s) {
 				return true
 			}
 			continue
 		}
 		for _, ch := range chs {
-			if r.Match.Matches(s.ID, ch.Channel, s.Labels) {
+			if m.Matches(s.ID, ch.Channel, s.Labels) {
 				return true
 			}
 		}
@@ -144,4 +160,107 @@ func (p *Plan) RuleSensors() []rules.Sensor {
 		}
 	}
 	return out
+}
+
+// Files lists the paths the config names, for fileref.Check: each broker's password, CA, certificate and
+// key; every driver option whose key ends in _file (a file the driver reads; a secret when the key names
+// a password, community, secret or token, or is key_file) or _dir (a directory it reads, relative to the
+// config file); and the state directory, which the agent creates when it is missing.
+func (p *Plan) Files() []fileref.Ref {
+	cfg := p.Config
+	var refs []fileref.Ref
+	add := func(line int, key, path string, need fileref.Need, secret bool) {
+		if path != "" {
+			refs = append(refs, fileref.Ref{File: cfg.File, Line: line, Key: key, Path: path, Need: need, Secret: secret})
+		}
+	}
+	refs = append(refs, fileref.Ref{File: cfg.File, Line: cfg.Gateway.Line, Key: "gateway.state_dir", Path: cfg.Gateway.StateDir,
+		Need: fileref.Write, MayBeMissing: true})
+	for i := range cfg.MQTT.Brokers {
+		b := &cfg.MQTT.Brokers[i]
+		add(b.Line, "password_file", b.PasswordFile, fileref.Read, true)
+		add(b.Line, "ca_file", b.CAFile, fileref.Read, false)
+		add(b.Line, "cert_file", b.CertFile, fileref.Read, false)
+		add(b.Line, "key_file", b.KeyFile, fileref.Read, true)
+	}
+	optionFiles := func(o settings.Options) {
+		if o == nil || o.Empty() {
+			return
+		}
+		var keys map[string]settings.Options
+		if o.Decode(&keys) != nil {
+			return // the driver reports the options' problems
+		}
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			var path string
+			if !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_dir") || keys[k].Decode(&path) != nil || path == "" {
+				continue
+			}
+			if strings.HasSuffix(k, "_dir") {
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(filepath.Dir(cfg.File), path)
+				}
+				add(o.KeyLine(k), k, path, fileref.List, false)
+				continue
+			}
+			add(o.KeyLine(k), k, path, fileref.Read, secretKey(k))
+		}
+	}
+	for i := range cfg.Buses {
+		optionFiles(cfg.Buses[i].Options)
+	}
+	for i := range cfg.Sensors {
+		optionFiles(cfg.Sensors[i].Options)
+	}
+	return refs
+}
+
+func secretKey(k string) bool {
+	if k == "key_file" || strings.HasSuffix(k, "_key_file") {
+		return true
+	}
+	for _, s := range []string{"password", "community", "secret", "token"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFiles checks what `run` would trip on in the files the config names, as u (fileref.Process() for
+// this process): each path exists and u can use it, a broker's TLS files hold what TLS needs and its
+// password file can be read. errs fail `check` and `run`; warns (a secret others can read, a relative
+// path that depends on the working directory) are printed and the agent runs.
+func CheckFiles(p *Plan, u *fileref.User) (errs, warns settings.Errors) {
+	refs := p.Files()
+	errs, warns = fileref.Check(refs, u)
+	for _, r := range refs {
+		if r.Need == fileref.Read && !filepath.IsAbs(r.Path) {
+			warns.Add(r.File, r.Line, "warning: %s %q is relative: the agent opens it from its working directory (/ as a service), not from the config's; write the absolute path", r.Key, r.Path)
+		}
+	}
+	failed := map[int]bool{}
+	for _, e := range errs {
+		failed[e.Line] = true
+	}
+	cfg := p.Config
+	for i := range cfg.MQTT.Brokers {
+		b := &cfg.MQTT.Brokers[i]
+		if failed[b.Line] {
+			continue // the files themselves are the problem
+		}
+		if b.CAFile != "" || b.CertFile != "" {
+			if _, err := mqtt.TLSConfig(b.CAFile, b.CertFile, b.KeyFile, b.ServerName); err != nil {
+				errs.Add(cfg.File, b.Line, "broker %s: %s", b.URL, strings.TrimPrefix(err.Error(), "mqtt: "))
+			}
+		}
+		if b.PasswordFile != "" {
+			if _, err := b.PasswordSecret().Read(); err != nil {
+				errs.Add(cfg.File, b.Line, "broker %s: password_file: %v", b.URL, err)
+			}
+		}
+	}
+	errs.Sort()
+	warns.Sort()
+	return errs, warns
 }

@@ -126,6 +126,10 @@ type Options struct {
 	OnTransition func(a *contract.Alarm)
 	// Tick is how often time-based rules (for, stale, shelve expiry) are evaluated; default 250ms.
 	Tick time.Duration
+	// Alive, when set, is called by the agent's loop at every tick with what it sees. A loop that stops
+	// turning stops calling it: `rackwatch run` feeds the service manager's watchdog from it. It runs on
+	// the loop and must not block.
+	Alive func(Vitals)
 }
 
 // ShutdownGrace bounds the last gasp at shutdown: delivering the backlog and saying "offline".
@@ -185,10 +189,12 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if err := store.SaveSeq(a.seqPath, a.engine.Seq()); err != nil {
 		log.Warn("cannot write the seq file", "err", err)
 	}
+	a.startActions()
 	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
 		srv, err := httpapi.Start(cfg.Gateway.HTTP, a, log)
 		if err != nil {
+			a.stopActions()
 			link.Close(context.Background())
 			return err
 		}
@@ -205,6 +211,7 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	a.checkStorage()
 	a.loop(ctx)
+	a.stopActions() // before the link closes: outputs still report what they were doing
 
 	closeCtx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
@@ -222,6 +229,7 @@ type runner struct {
 	reg       *driver.Registry
 	statePath string
 	seqPath   string
+	savedAt   time.Time // last save of the alarm state
 	out       *Link
 	ratelog   *ratelog.Limiter
 
@@ -238,6 +246,7 @@ type runner struct {
 	sched  *schedule.Scheduler
 	units  map[string]map[reading.Channel]string
 	trs    []contract.Alarm
+	acts   *acting // local actions (act.go); nil when none are configured
 
 	mu     sync.Mutex // guards what the HTTP side reads
 	active map[string]contract.Alarm
@@ -318,7 +327,15 @@ func (a *runner) loop(ctx context.Context) {
 			a.reading(&r)
 		case now := <-tick.C:
 			a.commit(a.engine.Tick(now, a.trs[:0]))
+			a.actTick(now)
+			if a.engine.Learns() && now.Sub(a.savedAt) >= learnedSaveEvery {
+				// Learned baselines change without transitions; keep them across a crash too.
+				a.saveState()
+			}
 			a.checkStorage()
+			if a.opt.Alive != nil {
+				a.opt.Alive(a.vitals(now))
+			}
 		case c := <-a.out.Commands():
 			a.command(c)
 		case p := <-a.opt.Reload:
@@ -333,11 +350,15 @@ func (a *runner) loop(ctx context.Context) {
 				a.setPlan(old, &st)
 			} else {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
+				a.reloadActions(p)
 			}
 			stopScheduler = start()
 		}
 	}
 }
+
+// learnedSaveEvery is how often the alarm state is saved for its learned baselines alone.
+const learnedSaveEvery = 10 * time.Minute
 
 func (a *runner) reading(r *reading.Reading) {
 	a.stats.readings++
@@ -368,6 +389,7 @@ func (a *runner) commit(trs []contract.Alarm) {
 	if len(trs) == 0 {
 		return
 	}
+	a.act(trs) // outputs first: a relay must not wait for the journal's fsync
 	a.stats.transitions += uint64(len(trs))
 	seq := trs[len(trs)-1].Seq
 	if a.storageParts != "" || a.stateErr != nil {
@@ -404,6 +426,7 @@ func (a *runner) commit(trs []contract.Alarm) {
 // saveState saves the engine's state and reports whether it worked.
 func (a *runner) saveState() bool {
 	a.lastSaveTry = time.Now()
+	a.savedAt = a.lastSaveTry
 	err := store.Save(a.statePath, a.plan.Config.Gateway.ID, a.engine.Snapshot())
 	if err != nil {
 		a.ratelog.Log(a.log, slog.LevelError, "state", "saving alarm state", "err", err)
@@ -420,6 +443,14 @@ func (a *runner) saveSeq(seq uint64) {
 	}
 }
 
+// durable is the link's Durable (a Link built by hand may leave it out: always durable).
+func (a *runner) durable() error {
+	if a.out.Durable == nil {
+		return nil
+	}
+	return a.out.Durable()
+}
+
 // checkStorage raises the gateway's storage alarm while its state_dir cannot be written (the journal, or
 // the alarm state), and clears it once both work again. A failed state save is retried here once a second.
 func (a *runner) checkStorage() {
@@ -431,7 +462,7 @@ func (a *runner) checkStorage() {
 	}
 	var parts []string
 	var errs []error
-	if err := a.out.Durable(); err != nil {
+	if err := a.durable(); err != nil {
 		parts, errs = append(parts, "journal"), append(errs, err)
 	}
 	if a.stateErr != nil {

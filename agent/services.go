@@ -82,12 +82,14 @@ func (a *runner) WriteMetrics(w *promtext.Writer) {
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.sched.WriteMetrics(w)
 	a.out.WriteMetrics(w)
+	a.writeActionMetrics(w)
 }
 
 // Status implements httpapi.Source.
 func (a *runner) Status() httpapi.Status {
 	cfg := a.plan.Config
 	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: buildinfo.Version, Started: started}
+	st.Outputs, st.Shutdown = a.actionStatus()
 	now := time.Now()
 	a.mu.Lock()
 	for _, al := range a.active {

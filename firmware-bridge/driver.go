@@ -53,8 +53,11 @@ const (
 var bauds = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: true, 38400: true, 57600: true,
 	115200: true, 230400: true, 460800: true, 921600: true}
 
-// Register adds the `bridge` driver to r.
+// Register adds the `bridge` driver and the `bridge` output type to r. An output drives a board through
+// the device of the sensor that owns its line.
 func Register(r *driver.Registry) {
+	hub := &boards{}
+	r.AddOutput(outputType(hub))
 	r.Add(driver.Driver{
 		Name:  "bridge",
 		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) { _, chs, err := check(s); return chs, err },
@@ -64,7 +67,9 @@ func Register(r *driver.Registry) {
 				return nil, err
 			}
 			log := env.Logger()
-			return New(env.Sensor.ID, o, env.Sensor.Every, SerialOpener, log), nil
+			d := New(env.Sensor.ID, o, env.Sensor.Every, SerialOpener, log)
+			hub.put(env.Sensor.ID, d)
+			return d, nil
 		},
 	})
 }

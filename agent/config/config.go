@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"time"
 
@@ -14,13 +13,20 @@ import (
 // Config is one whole configuration file.
 type Config struct {
 	// File is the path the config was loaded from; errors found later (by drivers) name it.
-	File    string       `yaml:"-"`
-	Gateway Gateway      `yaml:"gateway"`
-	MQTT    MQTT         `yaml:"mqtt"`
-	Journal Journal      `yaml:"journal"`
-	Buses   []Bus        `yaml:"buses"`
-	Sensors []Sensor     `yaml:"sensors"`
+	File    string   `yaml:"-"`
+	Gateway Gateway  `yaml:"gateway"`
+	MQTT    MQTT     `yaml:"mqtt"`
+	Journal Journal  `yaml:"journal"`
+	Buses   []Bus    `yaml:"buses"`
+	Sensors []Sensor `yaml:"sensors"`
+	// Include lists rule files (paths relative to this file) whose rules are added to Rules, so shipped
+	// rule sets combine without declaring sensors twice.
+	Include []string     `yaml:"include"`
 	Rules   []rules.Rule `yaml:"rules"`
+	// Outputs, Actions and Shutdown are the local actions (docs/actions.md).
+	Outputs  []Output  `yaml:"outputs"`
+	Actions  Actions   `yaml:"actions"`
+	Shutdown *Shutdown `yaml:"shutdown"`
 }
 
 // Gateway identifies this agent and says where it keeps its state.
@@ -121,7 +127,7 @@ const (
 // Load reads, decodes and checks a config file. On failure the error is Errors: every problem, each with
 // FILE:LINE. Driver-specific options are checked later, by whoever knows the drivers (agent.Check).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, settings.Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
 	}
@@ -137,6 +143,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	cfg := &Config{File: path}
 	c.decode(doc, reflect.ValueOf(cfg).Elem(), "")
+	if len(c.errs) == 0 {
+		c.errs = append(c.errs, cfg.include(path, includeLines(doc))...)
+	}
 	if len(c.errs) == 0 {
 		cfg.applyDefaults()
 		cfg.validate(c)
@@ -182,6 +191,7 @@ func (cfg *Config) applyDefaults() {
 	for i := range cfg.Rules {
 		cfg.Rules[i].ApplyDefaults()
 	}
+	cfg.applyActionDefaults()
 }
 
 // Brokers returns the configured external brokers.

@@ -37,6 +37,10 @@ func (c *collector) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
+	if v.Type() == actionsType {
+		c.decodeActions(n, v, path)
+		return
+	}
 	if v.Type() == optionsType {
 		v.Set(reflect.ValueOf(settings.Options(nodeOptions{node: n, file: c.file})))
 		return

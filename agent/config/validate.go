@@ -116,6 +116,7 @@ func (cfg *Config) validate(c *collector) {
 			c.add(g.Line, "gateway.last_gasp_rules: rule %q is not defined", id)
 		}
 	}
+	cfg.validateActions(c)
 }
 
 func validateBroker(c *collector, b *Broker) {

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/broker"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/journal"
@@ -249,12 +248,12 @@ func TestStuckBrokerDelaysNoOther(t *testing.T) {
 }
 
 // Fault 9: readings read before a broker connects are published as soon as it does (every channel's
-// current reading, not the next heartbeat, here an hour away), and again after a reconnect.
+// current reading, not the next heartbeat, here an hour away).
 func TestCurrentReadingsAfterConnect(t *testing.T) {
 	b := startEmbedded(t)
-	addr := b.Addr()
-	b.Close() // not there yet when the gateway starts
-	cfg := testConfig(t, t.TempDir(), "  embedded_broker: "+addr+"\n  readings: {every: 1h, deadband: 100}")
+	gate := startGate(t, b.Addr()) // closed: the gateway cannot reach the broker yet
+	s := subscribe(t, b.URL(), "watch", true, "rackwatch/gw1/readings/#")
+	cfg := testConfig(t, t.TempDir(), "  brokers: [{url: \"tcp://"+gate.addr()+"\"}]\n  readings: {every: 1h, deadband: 100}")
 	d, err := Open(context.Background(), cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -265,8 +264,7 @@ func TestCurrentReadingsAfterConnect(t *testing.T) {
 		d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 25 + float64(i)/100, At: now}, "°C")
 		d.Reading(&reading.Reading{Sensor: "room", Channel: reading.Smoke, Quality: reading.Bad, Err: errors.New("no answer"), At: now}, "")
 	}
-	b2 := restartEmbedded(t, addr)
-	s := subscribe(t, b2.URL(), "watch", true, "rackwatch/gw1/readings/#")
+	gate.open()
 	ms := s.waitFor("both channels' current readings", func(ms []mqtt.Received) bool {
 		return len(onTopic(ms, "rackwatch/gw1/readings/ups1/battery_temp")) > 0 && len(onTopic(ms, "rackwatch/gw1/readings/room/smoke")) > 0
 	})
@@ -278,21 +276,47 @@ func TestCurrentReadingsAfterConnect(t *testing.T) {
 	}
 }
 
-func restartEmbedded(t *testing.T, addr string) interface{ URL() string } {
-	t.Helper()
-	deadline := time.Now().Add(failAfter)
-	for {
-		b, err := startEmbeddedAt(addr)
-		if err == nil {
-			t.Cleanup(func() { b.Close() })
-			return b
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cannot listen again on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+// gate is a TCP proxy to a broker that refuses every connection until it is opened.
+type gate struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	isOpen bool
 }
+
+func startGate(t *testing.T, to string) *gate {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			g.mu.Lock()
+			ok := g.isOpen
+			g.mu.Unlock()
+			if !ok {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return g
+}
+
+func (g *gate) addr() string { return g.ln.Addr().String() }
+func (g *gate) open()        { g.mu.Lock(); g.isOpen = true; g.mu.Unlock() }
 
 // Fault 9: with readings.every equal to the poll interval, readings come every `every` give or take a
 // little jitter; an unchanged one that comes a hair early is still the heartbeat.
@@ -367,8 +391,6 @@ func smallRcvBuf(network, address string, c syscall.RawConn) error {
 	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1) })
 	return cmp.Or(err, serr)
 }
-
-func startEmbeddedAt(addr string) (*broker.Broker, error) { return broker.Start(addr, nil) }
 
 // Fault 8: a broker that restarts every few seconds. A connection that carried alarms, or stayed up past
 // one keepalive, starts the backoff again; one that dies at once without delivering anything (another

@@ -267,8 +267,14 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 			for i := range buf {
 				r := &buf[i]
 				f := inflight{id: r.ID}
-				f.toks[0] = cl.Publish(mqtt.Message{Topic: t.d.topics.Alarm(r.Key), Payload: r.Data, QoS: 1, Retain: true})
-				f.toks[1] = cl.Publish(mqtt.Message{Topic: t.d.topics.Events(), Payload: r.Data, QoS: 1})
+				if contract.IsActionKey(r.Key) {
+					// An action event (actions.go): …/events only.
+					f.toks[0] = cl.Publish(mqtt.Message{Topic: t.d.topics.Events(), Payload: r.Data, QoS: 1})
+					f.toks[1] = f.toks[0]
+				} else {
+					f.toks[0] = cl.Publish(mqtt.Message{Topic: t.d.topics.Alarm(r.Key), Payload: r.Data, QoS: 1, Retain: true})
+					f.toks[1] = cl.Publish(mqtt.Message{Topic: t.d.topics.Events(), Payload: r.Data, QoS: 1})
+				}
 				q = append(q, f)
 				sent = r.ID
 			}

@@ -123,10 +123,11 @@ type BusType struct {
 	Open func(ctx context.Context, b *Bus, log *slog.Logger) (any, error)
 }
 
-// Registry maps names to drivers and bus types.
+// Registry maps names to drivers, bus types and output types.
 type Registry struct {
 	drivers map[string]*Driver
 	buses   map[string]*BusType
+	outputs map[string]*OutputType
 }
 
 // NewRegistry returns an empty registry.

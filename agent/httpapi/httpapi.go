@@ -31,6 +31,19 @@ type Status struct {
 	Started                time.Time
 	Alarms                 []AlarmRow
 	Readings               []ReadingRow
+	// Outputs and Shutdown are the local actions' state (empty when none are configured).
+	Outputs  []OutputRow
+	Shutdown string
+}
+
+// OutputRow is one output on the status page.
+type OutputRow struct {
+	ID, Type, Role, State, Describe string
+	// Wanted: the actions (or a test) want it on; OK: its last switching succeeded.
+	Wanted, OK bool
+	Since      time.Time
+	// Last is the last action's message.
+	Last string
 }
 
 // AlarmRow is one alarm on the status page.
@@ -173,6 +186,7 @@ func writePage(w io.Writer, st Status) {
 		}
 		io.WriteString(w, "</table>\n")
 	}
+	writeOutputs(w, st)
 	io.WriteString(w, "<h2>Readings</h2>\n<table><tr><th>sensor</th><th>channel</th><th>value</th><th>age</th><th>quality</th></tr>\n")
 	for _, r := range st.Readings {
 		class := ""
@@ -183,4 +197,34 @@ func writePage(w io.Writer, st Status) {
 			e(r.Sensor), e(r.Channel), e(r.Value), e(r.Unit), r.Age.Truncate(100*time.Millisecond), e(r.Quality), e(r.Error))
 	}
 	io.WriteString(w, "</table></body></html>\n")
+}
+
+// writeOutputs renders the outputs and the shutdown sequence, when there are any.
+func writeOutputs(w io.Writer, st Status) {
+	e := html.EscapeString
+	if len(st.Outputs) > 0 {
+		io.WriteString(w, "<h2>Outputs</h2>\n<table><tr><th>output</th><th>type</th><th>state</th><th>wanted</th><th>since</th><th>last action</th></tr>\n")
+		for _, o := range st.Outputs {
+			class, wanted, since := "", "off", ""
+			if o.Wanted {
+				wanted = "on"
+			}
+			if !o.OK {
+				class = ` class="bad"`
+			}
+			if !o.Since.IsZero() {
+				since = time.Since(o.Since).Truncate(time.Second).String() + " ago"
+			}
+			role := ""
+			if o.Role != "" {
+				role = " (" + e(o.Role) + ")"
+			}
+			fmt.Fprintf(w, "<tr%s><td title=\"%s\">%s%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", class,
+				e(o.Describe), e(o.ID), role, e(o.Type), e(o.State), wanted, since, e(o.Last))
+		}
+		io.WriteString(w, "</table>\n")
+	}
+	if st.Shutdown != "" {
+		fmt.Fprintf(w, "<h2>Shutdown</h2>\n<p>%s</p>\n", e(st.Shutdown))
+	}
 }

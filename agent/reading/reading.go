@@ -56,6 +56,9 @@ const (
 	ReplaceBattery Channel = "replace_battery"
 	Overload       Channel = "overload"
 	Fault          Channel = "fault"
+	// SelfTest is 1 while the UPS runs a battery test (NUT CAL/TEST, Megatec's test bit): it is on
+	// battery on purpose.
+	SelfTest Channel = "self_test"
 )
 
 // Reading is one value of one channel of one sensor at one instant.
@@ -132,7 +135,7 @@ var units = map[Channel]string{
 	Voltage: "V", Current: "A", Power: "W", Charge: "%", Runtime: "s", Load: "%",
 	OnBattery: "", LowBattery: "", Leak: "", Door: "",
 	BatteryTemp: "°C", BatteryVoltage: "V", InputVoltage: "V", OutputVoltage: "V",
-	ReplaceBattery: "", Overload: "", Fault: "",
+	ReplaceBattery: "", Overload: "", Fault: "", SelfTest: "",
 	"frequency": "Hz", "energy": "Wh", "tvoc": "ppb", "eco2": "ppm", "cpu_temp": "°C",
 }
 

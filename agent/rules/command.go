@@ -16,7 +16,7 @@ const MaxShelve = 7 * 24 * time.Hour
 // effect (a redelivered ack) is not an error and makes no transition.
 func (e *Engine) Apply(c contract.Command, now time.Time, out []contract.Alarm) ([]contract.Alarm, error) {
 	s := e.byKey[c.Alarm]
-	if s == nil {
+	if s == nil || s.r.internal {
 		return out, fmt.Errorf("rules: %s %q: %w", c.Kind, contract.Printable(c.Alarm), contract.ErrUnknownAlarm)
 	}
 	switch c.Kind {

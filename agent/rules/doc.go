@@ -1,8 +1,11 @@
 // Package rules evaluates alarm rules on readings and keeps each alarm's lifecycle: level (with clear
-// hysteresis and for/clear_for delays), state (booleans), rate of change (a least-squares fit over a time
-// window), staleness (no good reading for a while, with the last error), and composites (all/any of other
-// rules' alarms, nested). Alarms are acknowledged, latched and shelved per ISA-18.2 in spirit, and every
-// transition gets the next seq.
+// hysteresis and for/clear_for delays that count only time backed by good readings), differential (a
+// channel against other sensors' channels, beyond a learned normal difference), baseline (against the
+// channel's own learned baseline), rate of change (a median of slopes, robust to spikes and steps),
+// staleness (per channel or per device), stuck sensors, state (booleans, with unless), and composites
+// (all/any/at least k of other rules' alarms, counting sensors, with a memory window). Alarms are
+// acknowledged, latched and shelved per ISA-18.2 in spirit, and every transition gets the next seq.
+// Learned baselines and composites' memories are part of State, so they survive restarts.
 //
 // It does no I/O (agent/store keeps its State on disk), starts no goroutines and reads no clock: time
 // comes in with each reading, each Tick and each command, so a recorded trace replays the same way every

@@ -26,15 +26,15 @@ func Example() {
 	}
 	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 	var out []contract.Alarm
-	for i, v := range []float64{26.5, 27.5, 27.8, 28.1} {
+	for i, v := range []float64{26.5, 27.5, 27.8, 28.1, 28.3} {
 		r := reading.Reading{Sensor: "r12.inlet", Channel: reading.Temperature, Value: v, At: start.Add(time.Duration(i) * 10 * time.Second)}
 		out = e.Eval(&r, out)
 	}
-	// Above 27 since 03:00:10; the 30 s delay ends at 03:00:40, after the last reading: a Tick at Next raises it.
-	out = e.Tick(e.Next(), out)
+	// Above 27 since 03:00:10: the reading at 03:00:40 completes the 30 s delay. (A delay completes only on
+	// a good reading: a Tick alone, with no reading to back it, never does.)
 	for _, a := range out {
 		fmt.Println(a.Seq, a.Event, a.Key, a.Time.Format(time.TimeOnly), a.Message)
 	}
 	// Output:
-	// 1 raise inlet-warm/r12.inlet/temperature 03:00:40 hall3 r12.inlet temperature 28.1 °C, above 27 °C for 30s
+	// 1 raise inlet-warm/r12.inlet/temperature 03:00:40 hall3 r12.inlet temperature 28.3 °C, above 27 °C for 30s
 }

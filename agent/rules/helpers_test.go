@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ type testConfig struct {
 		Every  settings.Duration `yaml:"every"`
 		Labels map[string]string `yaml:"labels"`
 	}
-	Rules []Rule
+	Include []string
+	Rules   []Rule
 }
 
 func parseConfig(t tb, src string) *testConfig {
@@ -70,13 +72,34 @@ func parseConfig(t tb, src string) *testConfig {
 	return &cfg
 }
 
+// loadConfig reads a config and the rule files it includes (relative to it), as agent/config does.
 func loadConfig(t tb, path string) *testConfig {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseConfig(t, string(b))
+	var cfg testConfig
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	src := string(b)
+	c := parseConfig(t, src)
+	for _, inc := range cfg.Include {
+		rb, _ := os.ReadFile(filepath.Join(filepath.Dir(path), inc))
+		var rf struct{ Rules []Rule }
+		if err := yaml.Unmarshal(rb, &rf); err != nil {
+			t.Fatalf("%s: %v", inc, err)
+		}
+		for i := range rf.Rules {
+			rf.Rules[i].ApplyDefaults()
+		}
+		c.Rules = append(c.Rules, rf.Rules...)
+	}
+	if errs := Validate(path, c.Rules); len(errs) > 0 {
+		t.Fatalf("config: %v", errs)
+	}
+	return c
 }
 
 // engine builds an engine for the config's rules and sensors.

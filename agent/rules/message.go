@@ -27,10 +27,48 @@ func (e *Engine) message(s *series, now time.Time) string {
 		b.WriteByte(' ')
 	}
 	b.WriteString(s.a.Sensor)
-	b.WriteByte(' ')
-	b.WriteString(s.a.Channel)
+	if !r.device {
+		b.WriteByte(' ')
+		b.WriteString(s.a.Channel)
+	}
 	active := s.a.State == contract.Active && !s.condCleared
 	switch r.kind {
+	case kindDiff:
+		e.diffMessage(&b, s, active, now)
+	case kindBaseline:
+		if active {
+			b.WriteByte(' ')
+			b.WriteString(quantity(s.value, s.unit))
+			b.WriteString(", above its baseline ")
+			b.WriteString(quantity(s.learned, s.unit))
+			b.WriteString(" (limit ")
+			b.WriteString(quantity(s.thr, s.unit))
+			b.WriteString(": ")
+			b.WriteString(fmtNum(r.ratio))
+			b.WriteString("× and +")
+			b.WriteString(quantity(r.minRise, s.unit))
+			b.WriteString(")")
+			writeFor(&b, r)
+		} else {
+			b.WriteString(" back to normal, now ")
+			b.WriteString(quantity(s.value, s.unit))
+			b.WriteString(" (baseline ")
+			b.WriteString(quantity(s.learned, s.unit))
+			b.WriteString(")")
+		}
+	case kindStuck:
+		if active {
+			b.WriteString(" stuck at ")
+			b.WriteString(quantity(s.stuckAt, s.unit))
+			b.WriteString(" for ")
+			b.WriteString(fmtDur(now.Sub(s.stuckSince).Round(time.Second)))
+			b.WriteString(" (no change beyond ")
+			b.WriteString(quantity(r.res, s.unit))
+			b.WriteString("): check the sensor")
+		} else {
+			b.WriteString(" changing again, now ")
+			b.WriteString(quantity(s.value, s.unit))
+		}
 	case kindLevel:
 		if active {
 			b.WriteByte(' ')
@@ -41,10 +79,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 				b.WriteString(", below ")
 			}
 			b.WriteString(quantity(r.threshold, s.unit))
-			if r.forD > 0 {
-				b.WriteString(" for ")
-				b.WriteString(fmtDur(r.forD))
-			}
+			writeFor(&b, r)
 		} else {
 			b.WriteString(" back to normal, now ")
 			b.WriteString(quantity(s.value, s.unit))
@@ -87,7 +122,11 @@ func (e *Engine) message(s *series, now time.Time) string {
 		}
 	case kindStale:
 		if active {
-			b.WriteString(" silent: no good reading for ")
+			if r.device {
+				b.WriteString(" silent: no good reading on any channel for ")
+			} else {
+				b.WriteString(" silent: no good reading for ")
+			}
 			b.WriteString(fmtDur(now.Sub(s.staleRef()).Round(time.Second)))
 			b.WriteString(" (limit ")
 			b.WriteString(fmtDur(r.stale))
@@ -101,7 +140,7 @@ func (e *Engine) message(s *series, now time.Time) string {
 			}
 		} else {
 			b.WriteString(" reading again")
-			if s.hasValue {
+			if s.hasValue && !r.device {
 				b.WriteString(", now ")
 				b.WriteString(quantity(s.value, s.unit))
 			}
@@ -111,6 +150,62 @@ func (e *Engine) message(s *series, now time.Time) string {
 		b.WriteString("; latched until acknowledged")
 	}
 	return b.String()
+}
+
+func writeFor(b *strings.Builder, r *rule) {
+	if r.forD > 0 {
+		b.WriteString(" for ")
+		b.WriteString(fmtDur(r.forD))
+	}
+}
+
+// diffMessage describes a differential alarm: the value, how far from the reference beyond its normal
+// offset, and what the reference is.
+func (e *Engine) diffMessage(b *strings.Builder, s *series, active bool, now time.Time) {
+	r := s.r
+	name := "the median of " + strconv.Itoa(s.nref) + " others"
+	if s.nref == 1 {
+		for _, in := range r.refInputs {
+			if in.sensor != s.in.sensor && !in.at.IsZero() && now.Sub(in.at) <= gap(in) {
+				name = in.sensor
+				if in.ch != s.in.ch {
+					name += " " + string(in.ch)
+				}
+				break
+			}
+		}
+	}
+	b.WriteByte(' ')
+	b.WriteString(quantity(s.value, s.unit))
+	if active {
+		b.WriteString(", ")
+		b.WriteString(quantity(math.Abs(s.excess), s.unit))
+		if s.excess >= 0 {
+			b.WriteString(" above ")
+		} else {
+			b.WriteString(" below ")
+		}
+		b.WriteString(name)
+		b.WriteString(" (")
+		b.WriteString(quantity(s.ref, s.unit))
+		if r.learn > 0 {
+			b.WriteString(", normal difference ")
+			if s.learned >= 0 {
+				b.WriteByte('+')
+			}
+			b.WriteString(quantity(s.learned, s.unit))
+		}
+		b.WriteString("; limit ")
+		b.WriteString(quantity(r.threshold, s.unit))
+		b.WriteString(")")
+		writeFor(b, r)
+		return
+	}
+	b.WriteString(", back in line with ")
+	b.WriteString(name)
+	b.WriteString(" (")
+	b.WriteString(quantity(s.ref, s.unit))
+	b.WriteString(")")
 }
 
 func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) {
@@ -127,9 +222,14 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) 
 		}
 		return
 	}
-	if r.all {
+	switch {
+	case r.all:
 		b.WriteString("all of ")
-	} else {
+	case r.atLeast > 1:
+		b.WriteString("at least ")
+		b.WriteString(strconv.Itoa(r.atLeast))
+		b.WriteString(" of ")
+	default:
 		b.WriteString("any of ")
 	}
 	for i, ref := range r.refs {
@@ -138,11 +238,21 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) 
 		}
 		b.WriteString(ref.id)
 	}
-	b.WriteString(" active")
+	if r.distinct {
+		b.WriteString(" on ")
+		b.WriteString(strconv.Itoa(len(r.sensors)))
+		b.WriteString(" sensors")
+	}
+	if r.within > 0 {
+		b.WriteString(" within ")
+		b.WriteString(fmtDur(r.within))
+	} else {
+		b.WriteString(" active")
+	}
 	// Name the sensor alarms behind the active inputs (through nested composites), so the page says
 	// which sensors and how far.
 	var msgs []string
-	e.leafMessages(r, now, map[*rule]bool{}, &msgs)
+	e.leafMessages(r, r.within, now, map[*rule]bool{}, &msgs)
 	const most = 4
 	for i, m := range msgs {
 		if i == most {
@@ -163,25 +273,33 @@ func (e *Engine) compositeMessage(b *strings.Builder, s *series, now time.Time) 
 	}
 }
 
-// leafMessages describes, as of now, the active non-composite alarms under composite r.
-func (e *Engine) leafMessages(r *rule, now time.Time, seen map[*rule]bool, msgs *[]string) {
+// leafMessages describes, as of now, the non-composite alarms under composite r that count (active, or
+// remembered within).
+func (e *Engine) leafMessages(r *rule, within time.Duration, now time.Time, seen map[*rule]bool, msgs *[]string) {
 	for _, ref := range r.refs {
-		if ref.active == 0 || seen[ref] {
+		if !ref.counts(now, within) || seen[ref] {
 			continue
 		}
 		seen[ref] = true
 		if ref.kind == kindComposite {
-			e.leafMessages(ref, now, seen, msgs)
+			e.leafMessages(ref, max(within, ref.within), now, seen, msgs)
 			continue
 		}
-		for _, s := range e.all {
-			if s.r == ref && s.a.State == contract.Active {
-				m := s.base
-				if s.hasValue || s.r.kind == kindStale {
-					m = e.message(s, now)
-				}
-				*msgs = append(*msgs, m)
+		for _, s := range ref.series {
+			if !s.counts(now, within) {
+				continue
 			}
+			m := s.base
+			if s.a.State != contract.Active {
+				said := s.raisedMsg
+				if said == "" {
+					said = s.a.Key + " active" // remembered across a restart
+				}
+				m = said + " (until " + fmtDur(now.Sub(s.lastActive).Round(time.Second)) + " ago)"
+			} else if s.hasValue || s.r.kind == kindStale {
+				m = e.message(s, now)
+			}
+			*msgs = append(*msgs, m)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math"
 	"path"
 	"slices"
@@ -10,8 +11,9 @@ import (
 	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
-// Rule is one alarm rule. Exactly one kind applies: level (above/below), rate (rate_above/rate_below),
-// staleness (stale), state (state: true|false on a boolean channel) or composite (all/any of other rules).
+// Rule is one alarm rule. Exactly one kind applies: level (above/below), differential (above/below with
+// against), baseline (above_baseline), rate (rate_above/rate_below), staleness (stale), stuck (stuck),
+// state (state: true|false on a boolean channel) or composite (all/any of other rules).
 type Rule struct {
 	ID        string            `yaml:"id"`
 	Match     *Match            `yaml:"match"`
@@ -28,13 +30,53 @@ type Rule struct {
 	State     *bool             `yaml:"state"`
 	All       []string          `yaml:"all"`
 	Any       []string          `yaml:"any"`
-	Severity  string            `yaml:"severity"`
-	Latch     bool              `yaml:"latch"`
+	// Against makes a level rule differential: above/below apply to the value minus the median of the
+	// latest good values of the other sensors' channels it matches (the sibling strings, the room air).
+	Against *Match `yaml:"against"`
+	// Learn, on a differential rule, learns the normal difference over this time constant and compares
+	// the excess over it; 0 compares the raw difference.
+	Learn settings.Duration `yaml:"learn"`
+	// AboveBaseline compares the value with its own slowly learned baseline.
+	AboveBaseline *Baseline `yaml:"above_baseline"`
+	// Stuck raises when the value has not moved by more than Resolution for this long.
+	Stuck      settings.Duration `yaml:"stuck"`
+	Resolution *float64          `yaml:"resolution"`
+	// Device makes a staleness rule watch the whole sensor: one alarm per sensor, raised when none of
+	// its matched channels has had a good reading for `stale`.
+	Device bool `yaml:"device"`
+	// AtLeast (with any) raises when at least this many of the listed rules are active (or remembered).
+	AtLeast int `yaml:"at_least"`
+	// Within gives a composite memory: a listed rule counts while active and for this long after.
+	Within settings.Duration `yaml:"within"`
+	// DistinctSensors counts the sensors behind the listed rules' alarms rather than the rules.
+	DistinctSensors bool `yaml:"distinct_sensors"`
+	// Unless names rules whose active alarm (on the same sensor, or a composite's) masks this rule's
+	// condition: an on-battery rule unless the UPS reports a self-test.
+	Unless []string `yaml:"unless"`
+	// Internal rules are evaluated and feed composites but are never published.
+	Internal bool   `yaml:"internal"`
+	Severity string `yaml:"severity"`
+	Latch    bool   `yaml:"latch"`
 	// Message, when set, starts the alarm message ("UPS room battery string A: …"), before the generated
 	// description of what was measured.
 	Message string `yaml:"message"`
-	Line    int
+	// File is the file the rule was written in (set by the loader for included rule files).
+	File string `yaml:"-"`
+	Line int
 }
+
+// Baseline is an above_baseline condition: raise when the value exceeds both Ratio times its learned
+// baseline and the baseline plus MinRise.
+type Baseline struct {
+	Ratio   float64 `yaml:"ratio"`
+	MinRise float64 `yaml:"min_rise"`
+	// Learn is the baseline's time constant (default 6h).
+	Learn settings.Duration `yaml:"learn"`
+	Line  int
+}
+
+// DefaultBaselineLearn is above_baseline's default time constant.
+const DefaultBaselineLearn = settings.Duration(6 * time.Hour)
 
 // Match selects readings by sensor id glob, channel and labels. Empty fields match everything.
 type Match struct {
@@ -55,6 +97,9 @@ const (
 	KindStale     = "stale"
 	KindState     = "state"
 	KindComposite = "composite"
+	KindDiff      = "differential"
+	KindBaseline  = "baseline"
+	KindStuck     = "stuck"
 )
 
 // Kind says which kind of rule r is; Load has checked that exactly one applies.
@@ -68,6 +113,12 @@ func (r *Rule) Kind() string {
 		return KindStale
 	case r.State != nil:
 		return KindState
+	case r.Stuck > 0:
+		return KindStuck
+	case r.AboveBaseline != nil:
+		return KindBaseline
+	case r.Against != nil:
+		return KindDiff
 	}
 	return KindLevel
 }
@@ -106,6 +157,11 @@ func (r *Rule) ApplyDefaults() {
 			r.Window = r.Per * 2
 		}
 	}
+	if b := r.AboveBaseline; b != nil && b.Learn == 0 {
+		nb := *b
+		nb.Learn = DefaultBaselineLearn
+		r.AboveBaseline = &nb
+	}
 }
 
 // Validate checks a list of rules on their own, with their defaults: ids, kinds, thresholds, windows and
@@ -116,10 +172,17 @@ func Validate(file string, rules []Rule) settings.Errors {
 		rules[i].ApplyDefaults()
 	}
 	var errs settings.Errors
-	c := collector{file: file, errs: &errs}
+	base := collector{file: file, errs: &errs}
+	at := func(r *Rule) collector {
+		if r.File != "" {
+			return collector{file: r.File, errs: &errs}
+		}
+		return base
+	}
 	ids := map[string]*Rule{}
 	for i := range rules {
 		r := &rules[i]
+		c := at(r)
 		switch {
 		case r.ID == "":
 			c.add(r.Line, "rule: id is required")
@@ -127,7 +190,15 @@ func Validate(file string, rules []Rule) settings.Errors {
 			c.add(r.Line, "rule id %q: use only a-z, 0-9, '.', '_' and '-' (it is part of MQTT topics)", r.ID)
 		}
 		if prev, dup := ids[r.ID]; dup {
-			c.add(r.Line, "rule id %q is defined twice (first on line %d)", r.ID, prev.Line)
+			where := fmt.Sprintf("line %d", prev.Line)
+			if prev.File != r.File {
+				pf := prev.File
+				if pf == "" {
+					pf = file
+				}
+				where = fmt.Sprintf("%s:%d", pf, prev.Line)
+			}
+			c.add(r.Line, "rule id %q is defined twice (first on %s)", r.ID, where)
 		}
 		ids[r.ID] = r
 		switch r.Severity {
@@ -151,9 +222,19 @@ func Validate(file string, rules []Rule) settings.Errors {
 		if len(r.All) > 0 || len(r.Any) > 0 {
 			kinds++
 		}
+		if r.AboveBaseline != nil {
+			kinds++
+		}
+		if r.Stuck > 0 {
+			kinds++
+		}
 		if kinds != 1 {
-			c.add(r.Line, "rule %q: give exactly one of above/below, rate_above/rate_below, stale, state or all/any", r.ID)
+			c.add(r.Line, "rule %q: give exactly one of above/below, above_baseline, rate_above/rate_below, stale, stuck, state or all/any", r.ID)
 			continue
+		}
+		validateNewKinds(c, r)
+		if r.Internal && r.Latch {
+			c.add(r.Line, "rule %q: an internal rule is never published, so nobody could acknowledge its latch", r.ID)
 		}
 		if r.Above != nil && r.Below != nil {
 			c.add(r.Line, "rule %q: above and below together; write two rules", r.ID)
@@ -181,7 +262,7 @@ func Validate(file string, rules []Rule) settings.Errors {
 				break
 			}
 		}
-		if r.Kind() != KindRate && (r.Per != 0 || r.Window != 0) {
+		if k := r.Kind(); k != KindRate && (r.Per != 0 || r.Window != 0) {
 			c.add(r.Line, "rule %q: per and window apply only to rate_above/rate_below rules", r.ID)
 		}
 		if r.Kind() == KindRate {
@@ -198,6 +279,7 @@ func Validate(file string, rules []Rule) settings.Errors {
 			c.add(r.Line, "rule %q: stale %s is too short (at least 1s)", r.ID, r.Stale)
 		}
 		if r.Kind() == KindComposite {
+			validateComposite(c, r)
 			if r.Match != nil {
 				c.add(r.Match.Line, "rule %q: a composite rule (all/any) takes no match", r.ID)
 			}
@@ -214,9 +296,21 @@ func Validate(file string, rules []Rule) settings.Errors {
 	}
 	for i := range rules {
 		r := &rules[i]
+		c := at(r)
 		for _, ref := range append(append([]string{}, r.All...), r.Any...) {
 			if _, ok := ids[ref]; !ok {
 				c.add(r.Line, "rule %q: refers to rule %q, which is not defined", r.ID, ref)
+			}
+		}
+		for _, ref := range r.Unless {
+			u, ok := ids[ref]
+			switch {
+			case !ok:
+				c.add(r.Line, "rule %q: unless refers to rule %q, which is not defined", r.ID, ref)
+			case ref == r.ID:
+				c.add(r.Line, "rule %q: unless refers to itself", r.ID)
+			case u.Kind() == KindComposite || len(u.Unless) > 0:
+				c.add(r.Line, "rule %q: unless refers to %q; name a rule on a sensor channel without unless of its own", r.ID, ref)
 			}
 		}
 	}
@@ -243,12 +337,80 @@ func Validate(file string, rules []Rule) settings.Errors {
 	for i := range rules {
 		r := &rules[i]
 		if state[r.ID] == 0 && visit(r.ID) {
-			c.add(r.Line, "rule %q: composite rules refer to each other in a loop", r.ID)
+			at(r).add(r.Line, "rule %q: composite rules refer to each other in a loop", r.ID)
 			break
 		}
 	}
 	return errs
 }
+
+// validateNewKinds checks the keys of differential, baseline, stuck and device-staleness rules, and that
+// their keys appear on no other kind.
+func validateNewKinds(c collector, r *Rule) {
+	k := r.Kind()
+	if r.Against != nil && k != KindDiff {
+		c.add(r.Against.Line, "rule %q: against applies only to above/below rules (a differential)", r.ID)
+	}
+	if r.Learn != 0 && k != KindDiff {
+		c.add(r.Line, "rule %q: learn applies only to differential rules (above/below with against)", r.ID)
+	}
+	if r.Learn < 0 || (r.Learn > 0 && r.Learn < settings.Duration(time.Minute)) {
+		c.add(r.Line, "rule %q: learn %s is too short; a normal offset is learned over hours (at least 1m)", r.ID, r.Learn)
+	}
+	if k == KindDiff && r.Against.Sensor != "" {
+		if _, err := path.Match(r.Against.Sensor, ""); err != nil {
+			c.add(r.Against.Line, "rule %q: against sensor pattern %q is malformed", r.ID, r.Against.Sensor)
+		}
+	}
+	if r.Resolution != nil && k != KindStuck {
+		c.add(r.Line, "rule %q: resolution applies only to stuck rules", r.ID)
+	}
+	if k == KindStuck {
+		if r.Stuck < settings.Duration(time.Minute) {
+			c.add(r.Line, "rule %q: stuck %s is too short (at least 1m)", r.ID, r.Stuck)
+		}
+		if r.Resolution != nil && (*r.Resolution < 0 || math.IsNaN(*r.Resolution) || math.IsInf(*r.Resolution, 0)) {
+			c.add(r.Line, "rule %q: resolution must be a finite number, 0 or more", r.ID)
+		}
+	}
+	if r.Device && k != KindStale {
+		c.add(r.Line, "rule %q: device applies only to stale rules", r.ID)
+	}
+	if b := r.AboveBaseline; b != nil {
+		switch {
+		case !(b.Ratio >= 1) || math.IsInf(b.Ratio, 0):
+			c.add(b.Line, "rule %q: above_baseline.ratio must be a number of at least 1 (3 means three times the baseline)", r.ID)
+		case !(b.MinRise >= 0) || math.IsInf(b.MinRise, 0):
+			c.add(b.Line, "rule %q: above_baseline.min_rise must be a number, 0 or more, in the channel's unit", r.ID)
+		case b.Ratio == 1 && b.MinRise == 0:
+			c.add(b.Line, "rule %q: above_baseline needs ratio above 1 or min_rise above 0", r.ID)
+		case b.Learn < settings.Duration(time.Minute):
+			c.add(b.Line, "rule %q: above_baseline.learn %s is too short (at least 1m; the default is %s)", r.ID, b.Learn, DefaultBaselineLearn)
+		}
+	}
+	if k != KindComposite && (r.AtLeast != 0 || r.Within != 0 || r.DistinctSensors) {
+		c.add(r.Line, "rule %q: at_least, within and distinct_sensors apply only to composite rules (all/any)", r.ID)
+	}
+}
+
+func validateComposite(c collector, r *Rule) {
+	if r.AtLeast != 0 {
+		switch {
+		case len(r.Any) == 0:
+			c.add(r.Line, "rule %q: at_least goes with any (all already needs every one)", r.ID)
+		case r.AtLeast < 1:
+			c.add(r.Line, "rule %q: at_least must be 1 or more", r.ID)
+		case !r.DistinctSensors && r.AtLeast > len(r.Any):
+			c.add(r.Line, "rule %q: at_least %d is more than the %d rules listed", r.ID, r.AtLeast, len(r.Any))
+		}
+	}
+	if r.Within < 0 || r.Within > MaxWithin {
+		c.add(r.Line, "rule %q: within must be between 0 and %s", r.ID, MaxWithin)
+	}
+}
+
+// MaxWithin bounds a composite's memory.
+const MaxWithin = settings.Duration(7 * 24 * time.Hour)
 
 type collector struct {
 	file string

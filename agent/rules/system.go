@@ -112,8 +112,7 @@ func (e *Engine) systemSeries(key, severity string, notice bool) *series {
 	s := &series{r: r, born: time.Time{}}
 	s.a = contract.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: key, Rule: SystemRule, Sensor: systemSensor,
 		Channel: what, Severity: severity, State: contract.Cleared, Acked: true, Labels: map[string]string{}}
-	e.byKey[key] = s
-	e.all = append(e.all, s)
+	e.addSeries(s)
 	return s
 }
 

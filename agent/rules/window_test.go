@@ -7,73 +7,71 @@ import (
 	"time"
 )
 
-// TestWindowIsExactLeastSquares checks the bucketed sums against a plain least-squares fit over the very
-// readings the window keeps, for irregular timing and noisy values.
-func TestWindowIsExactLeastSquares(t *testing.T) {
+// feedWindow adds readings every `every` for `dur` from f and returns the rate at the end, per minute.
+func feedWindow(w *window, every, dur time.Duration, f func(sec float64) float64) (float64, bool) {
+	var t int64
+	for ; t <= int64(dur); t += int64(every) {
+		w.add(t, f(float64(t)/1e9))
+	}
+	r, ok := w.rate(t - int64(every))
+	return r * 60, ok
+}
+
+// TestWindowRateIsRobust: a straight line gives its slope whatever the timing; a step, single wild
+// samples and quantised readings of a flat signal give no rate; noise moves it little.
+func TestWindowRateIsRobust(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := 0; trial < 200; trial++ {
-		span := time.Duration(5+rng.IntN(600)) * time.Second
-		every := time.Duration(rng.IntN(20)) * time.Second
-		w := newWindow(span, every)
-		type pt struct {
-			t int64
-			v float64
+	for trial := 0; trial < 100; trial++ {
+		span := time.Duration(30+rng.IntN(600)) * time.Second
+		every := time.Duration(1+rng.IntN(int(span/time.Second)/6)) * time.Second
+		k := rng.Float64()*10 - 5
+		got, ok := feedWindow(newWindow(span, every), every, 3*span, func(s float64) float64 { return 20 + k*s/60 })
+		if !ok || math.Abs(got-k) > 1e-6 {
+			t.Fatalf("trial %d (window %s, every %s): line of %g/min gives %g (ok %v)", trial, span, every, k, got, ok)
 		}
-		var pts []pt
-		now := int64(rng.IntN(1e6)) * int64(time.Millisecond)
-		for i := 0; i < 10+rng.IntN(500); i++ {
-			now += int64(rng.ExpFloat64() * float64(span) / 40)
-			v := 20 + 0.01*float64(now)/1e9 + rng.NormFloat64()
-			w.add(now, v)
-			pts = append(pts, pt{now, v})
-		}
-		got, ok := w.slope(now)
-		// The readings kept: those in buckets starting within the window.
-		var kept []pt
-		start := now - int64(span)
-		for i := 0; i < w.n; i++ {
-			b := w.b[(w.head-i+len(w.b))%len(w.b)]
-			if b.t0 < start {
-				break
+	}
+	w2m := func() *window { return newWindow(2*time.Minute, 10*time.Second) }
+	for name, f := range map[string]func(float64) float64{
+		"step of 3 in the middle": func(s float64) float64 {
+			if s >= 180 {
+				return 28
 			}
-			for _, p := range pts {
-				if p.t >= b.t0 && p.t <= b.lastAt {
-					kept = append(kept, p)
-				}
+			return 25
+		},
+		"one spike": func(s float64) float64 {
+			if s == 200 {
+				return 60
 			}
-		}
-		var n, st, sv, stt, stv float64
-		lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-		for _, p := range kept {
-			lo, hi = min(lo, p.t), max(hi, p.t)
-			x := float64(p.t-now) / 1e9
-			n++
-			st += x
-			sv += p.v
-			stt += x * x
-			stv += x * p.v
-		}
-		enough := len(kept) >= minPoints && hi-lo >= int64(span)/2
-		if ok != enough {
-			t.Fatalf("trial %d: ok=%v with %d readings kept", trial, ok, len(kept))
-		}
-		if !ok {
-			continue
-		}
-		want := (n*stv - st*sv) / (n*stt - st*st)
-		if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
-			t.Fatalf("trial %d: slope %g, least squares over the same readings %g", trial, got, want)
-		}
-		// And nothing older than the window plus one bucket is used.
-		// Bounded memory loses nothing inside the window: only the bucket straddling its start is left out.
-		inside := 0
-		for _, p := range pts {
-			if p.t >= start+w.width {
-				inside++
+			return 25
+		},
+		"two spikes": func(s float64) float64 {
+			if s == 180 || s == 220 {
+				return 35
+			}
+			return 25
+		},
+		"0.0625 quantised noise": func(s float64) float64 { return 25 + 0.0625*float64(int(s/10)%2) },
+	} {
+		for end := 150.0; end <= 300; end += 10 {
+			w := w2m()
+			got, ok := feedWindow(w, 10*time.Second, time.Duration(end)*time.Second, f)
+			if ok && math.Abs(got) > 0.5 {
+				t.Errorf("%s: rate %g °C/min at %gs", name, got, end)
 			}
 		}
-		if len(kept) < inside {
-			t.Fatalf("trial %d: %d readings kept, %d lie well inside the window", trial, len(kept), inside)
+	}
+	// Noise of σ 0.2 on a flat signal: the rate stays well under a 2 °C/min limit.
+	for seed := uint64(0); seed < 50; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		got, ok := feedWindow(w2m(), 10*time.Second, 10*time.Minute, func(float64) float64 { return 25 + 0.2*rng.NormFloat64() })
+		if !ok || math.Abs(got) > 1 {
+			t.Fatalf("seed %d: noise reads as %g °C/min", seed, got)
 		}
+	}
+	// Bounded memory: 20 readings a second through at most maxBuckets buckets.
+	w := newWindow(2*time.Minute, 50*time.Millisecond)
+	got, ok := feedWindow(w, 50*time.Millisecond, 5*time.Minute, func(s float64) float64 { return 3 * s / 60 })
+	if len(w.b) != maxBuckets || !ok || math.Abs(got-3) > 1e-6 {
+		t.Fatalf("%d buckets, rate %g", len(w.b), got)
 	}
 }

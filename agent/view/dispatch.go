@@ -25,11 +25,15 @@ func (p *Printer) Message(prefix, topic string, payload []byte, retained bool) b
 		}
 		p.Status(t.Gateway, &s)
 	case contract.KindEvents:
-		var a contract.Alarm
-		if json.Unmarshal(payload, &a) != nil {
+		a, act, err := contract.ParseEvent(payload)
+		switch {
+		case err != nil:
 			return false
+		case act != nil:
+			p.Action(act)
+		default:
+			p.Alarm(a)
 		}
-		p.Alarm(&a)
 	case contract.KindAlarm:
 		if !retained || len(payload) == 0 {
 			return true

@@ -85,6 +85,9 @@ func cmdDemo(args []string) int {
 	if cfg.Gateway.HTTP != "" {
 		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", cfg.Gateway.HTTP, addr)
 	}
+	if len(cfg.Outputs) > 0 {
+		p.Note("test an output: rackwatch output test %s -c %s --state-dir %s", cfg.Outputs[0].ID, cfg.File, *stateDir)
+	}
 	viewCtx, stopView := context.WithCancel(context.Background())
 	viewDone := make(chan error, 1)
 	go func() {

@@ -72,6 +72,13 @@ func cmdJournal(args []string) int {
 				fmt.Fprintf(tw, "  … %d more (-n 0 lists all)\n", len(pending)-i)
 				break
 			}
+			if contract.IsActionKey(r.Key) {
+				var act contract.Action
+				if err := json.Unmarshal(r.Data, &act); err == nil {
+					fmt.Fprintf(tw, "  %d	-	%s	%s	%s (%s)	%s\n", r.ID, age(now, r.Time), r.Key, act.State, act.Result, act.Severity)
+					continue
+				}
+			}
 			var a contract.Alarm
 			if err := json.Unmarshal(r.Data, &a); err != nil {
 				fmt.Fprintf(tw, "  %d\t?\t%s\t%s\tunreadable: %v\t\n", r.ID, age(now, r.Time), r.Key, err)

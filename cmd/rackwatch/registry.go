@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/gpio"
+	"github.com/rackwatch/rackwatch/drivers/hook"
 	"github.com/rackwatch/rackwatch/drivers/i2c/ads1115"
 	"github.com/rackwatch/rackwatch/drivers/i2c/aht20"
 	"github.com/rackwatch/rackwatch/drivers/i2c/bme280"
@@ -23,7 +24,7 @@ import (
 	fwbridge "github.com/rackwatch/rackwatch/firmware-bridge"
 )
 
-// registry lists every driver and bus type compiled into the binary. It is filled here, explicitly, rather
+// registry lists every driver, bus type and output type compiled into the binary. It is filled here, explicitly, rather
 // than by init-time side effects, so tests can build their own.
 func registry() *driver.Registry {
 	r := driver.NewRegistry()
@@ -47,6 +48,9 @@ func registry() *driver.Registry {
 	snmp.Register(r)
 	modbus.Register(r)
 	fwbridge.Register(r)
+	// Output types: gpio, sim, modbus, nut and bridge register theirs with their drivers above (a Modbus
+	// output shares its bus with the sensors on it, a bridge output its board's line); exec hooks here.
+	hook.Register(r)
 	return r
 }
 

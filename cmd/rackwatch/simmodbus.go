@@ -39,6 +39,7 @@ func simModbus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	scenario := fs.String("scenario", "steady", "simulation scenario ("+strings.Join(sim.Names(), ", ")+")")
 	speed := fs.Float64("speed", 1, "scenario time runs this many times faster than the clock")
 	set := fs.String("set", "", "fixed values overriding the scenario: channel=value,channel=value")
+	writable := fs.Bool("writable", false, "accept writes of single coils and holding registers (to try modbus outputs); each is printed")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,6 +76,11 @@ func simModbus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	dev, err := modbussim.NewSim(prof.Registers, modbussim.Values(sc.Value, *speed, fixed), ids...)
 	if err != nil {
 		return fail(2, "%v", err)
+	}
+	if *writable {
+		dev.AcceptWrites(func(w modbussim.Write) {
+			fmt.Fprintf(stdout, "%s write unit %d %s %d (0x%04X) = %d\n", w.At.Format("15:04:05.000"), w.Unit, w.Table, w.Addr, w.Addr, w.Value)
+		})
 	}
 	err = modbussim.Serve(ctx, modbussim.Options{
 		Device: dev, Listen: *listen, RTU: *rtu, Baud: *baud, Parity: *parity,

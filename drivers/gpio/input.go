@@ -248,5 +248,8 @@ func FindLine(name string) pgpio.PinIO {
 	return nil
 }
 
-// Register adds the gpio-input driver.
-func Register(r *driver.Registry) { r.Add(Driver(FindLine)) }
+// Register adds the gpio-input driver and the gpio output type.
+func Register(r *driver.Registry) {
+	r.Add(Driver(FindLine))
+	r.AddOutput(OutputType(FindLine))
+}

@@ -91,7 +91,7 @@ func decode(s *driver.Sensor) (*Options, error) {
 }
 
 func (o *Options) channels() []reading.Channel {
-	chs := []reading.Channel{reading.OnBattery, reading.LowBattery, reading.Charge}
+	chs := []reading.Channel{reading.SelfTest, reading.OnBattery, reading.LowBattery, reading.Charge}
 	if o.RuntimeFullLoad != 0 {
 		chs = append(chs, reading.Runtime)
 	}
@@ -477,6 +477,8 @@ func (d *Device) samples(out []driver.Sample, st *Status) []driver.Sample {
 	add := func(ch reading.Channel, v float64, err error) {
 		out = append(out, driver.Sample{Channel: ch, Value: v, Err: err})
 	}
+	// The test bit first: an on-battery rule with `unless` sees it before the on_battery it explains.
+	add(reading.SelfTest, b2f(st.Testing), nil)
 	add(reading.OnBattery, b2f(st.UtilityFail), nil)
 	add(reading.LowBattery, b2f(st.BatteryLow), nil)
 	pack, perr := d.packVoltage(st)

@@ -140,15 +140,24 @@ func TestPTYStandbyUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 10 {
-		t.Errorf("%d channels, want 10 (no runtime without calibration, no replace_battery)", len(got))
+	if len(got) != 11 {
+		t.Errorf("%d channels, want 11 (no runtime without calibration, no replace_battery)", len(got))
 	}
 	// F says 48 V nominal: 0 % at 41.6 V, 100 % at 52 V; 54.2 V on float charge is full.
 	wantValues(t, got, map[reading.Channel]float64{
-		reading.OnBattery: 0, reading.LowBattery: 0, reading.Charge: 100, reading.BatteryVoltage: 54.2,
+		reading.SelfTest: 0, reading.OnBattery: 0, reading.LowBattery: 0, reading.Charge: 100, reading.BatteryVoltage: 54.2,
 		reading.BatteryTemp: 26.5, reading.InputVoltage: 231.5, reading.OutputVoltage: 229.8, reading.Load: 42,
 		reading.Overload: 0, reading.Fault: 0,
 	})
+	// The 10-second battery test (T): the test bit, b2, says so while the UPS is on battery.
+	r.ups.set(reading.SelfTest, 1)
+	r.ups.set(reading.OnBattery, 1)
+	got, err = r.read(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantValues(t, got, map[reading.Channel]float64{reading.SelfTest: 1, reading.OnBattery: 1})
+	r.ups.set(reading.SelfTest, 0)
 	// Mains fail, the battery sags, the UPS flags low battery, then overload and a failure.
 	r.ups.set(reading.OnBattery, 1)
 	r.ups.set(reading.InputVoltage, 0)
@@ -164,7 +173,7 @@ func TestPTYStandbyUnit(t *testing.T) {
 		reading.OnBattery: 1, reading.LowBattery: 1, reading.Charge: 25, reading.BatteryVoltage: 44.2,
 		reading.InputVoltage: 0, reading.Load: 104, reading.Overload: 1, reading.Fault: 1,
 	})
-	if c := r.emu.Commands(); c["F"] != 1 || c["I"] != 1 || c["Q1"] != 2 {
+	if c := r.emu.Commands(); c["F"] != 1 || c["I"] != 1 || c["Q1"] != 3 {
 		t.Errorf("commands %v: F and I once, Q1 per poll", c)
 	}
 	if s := r.dev.Stats(); s != (Stats{}) {
@@ -346,7 +355,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(chs) != 11 || chs[3].Channel != reading.Runtime || chs[3].Unit != "s" {
+	if len(chs) != 12 || chs[0].Channel != reading.SelfTest || chs[4].Channel != reading.Runtime || chs[4].Unit != "s" {
 		t.Errorf("channels %v", chs)
 	}
 	for _, tc := range []struct{ sensor, err string }{
@@ -388,7 +397,7 @@ func BenchmarkRead(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		out, err = d.Read(ctx, out[:0])
-		if err != nil || len(out) != 10 {
+		if err != nil || len(out) != 11 {
 			b.Fatal(err, len(out))
 		}
 	}
@@ -428,7 +437,7 @@ func TestPortFailureReopens(t *testing.T) {
 		t.Fatalf("err %v, want ErrPort with the cause", err)
 	}
 	out, err := d.Read(ctx, nil)
-	if err != nil || len(out) != 10 {
+	if err != nil || len(out) != 11 {
 		t.Fatalf("after reopening: %v, %d samples", err, len(out))
 	}
 	if opens != 2 {

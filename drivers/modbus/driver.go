@@ -9,8 +9,11 @@ import (
 	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
-// Register adds the modbus driver and the modbus-rtu and modbus-tcp bus types.
+// Register adds the modbus driver, the modbus-rtu and modbus-tcp bus types and the modbus output type.
+// The sensors and the outputs of one bus share one Bus.
 func Register(r *driver.Registry) {
+	hub := &busHub{}
+	r.AddOutput(outputType(hub))
 	for _, name := range []string{BusRTU, BusTCP} {
 		r.AddBus(driver.BusType{
 			Name: name,
@@ -23,7 +26,7 @@ func Register(r *driver.Registry) {
 				if err != nil {
 					return nil, err
 				}
-				return NewBus(bc, log)
+				return hub.get(b.ID, bc, log)
 			},
 		})
 	}

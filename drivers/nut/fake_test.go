@@ -193,11 +193,11 @@ func TestFakeOnBattery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 12 {
-		t.Errorf("%d channels, want 12", len(got))
+	if len(got) != 13 {
+		t.Errorf("%d channels, want 13", len(got))
 	}
 	wantValues(t, got, map[reading.Channel]float64{
-		reading.OnBattery: 1, reading.LowBattery: 0, reading.Charge: 42, reading.Runtime: 600,
+		reading.SelfTest: 0, reading.OnBattery: 1, reading.LowBattery: 0, reading.Charge: 42, reading.Runtime: 600,
 		reading.BatteryVoltage: 24.1, reading.BatteryTemp: 31.5, reading.InputVoltage: 0,
 		reading.OutputVoltage: 229.5, reading.Load: 23, reading.ReplaceBattery: 0, reading.Overload: 0, reading.Fault: 0,
 	})
@@ -221,6 +221,22 @@ func TestFakeStatusFlagsAndMissingVariables(t *testing.T) {
 	}
 	if e := got[reading.Charge].Err; e == nil || !strings.Contains(e.Error(), "not a number") {
 		t.Errorf("charge: err %v, want 'not a number'", e)
+	}
+}
+
+// A UPS running its battery test is on battery on purpose: NUT says CAL (runtime calibration) or, with
+// some drivers, TEST; either sets self_test.
+func TestFakeSelfTest(t *testing.T) {
+	for status, want := range map[string]float64{"OB CAL": 1, "OL TEST": 1, "OB DISCHRG": 0, "OL CHRG": 0} {
+		f := newFakeUpsd(t, listReply("ups1", "ups.status", status))
+		d := newDevice(t, &Options{Address: f.ln.Addr().String(), UPS: "ups1"})
+		got, err := read(t, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := got[reading.SelfTest]; s.Err != nil || s.Value != want {
+			t.Errorf("%q: self_test %v (err %v), want %v", status, s.Value, s.Err, want)
+		}
 	}
 }
 

@@ -59,9 +59,10 @@ var standard = []struct {
 // statusChannels come from ups.status and cannot be remapped.
 var statusChannels = []reading.Channel{reading.OnBattery, reading.LowBattery, reading.ReplaceBattery, reading.Overload, reading.Fault}
 
-// Register adds the nut driver.
+// Register adds the nut driver and the nut output type (instant commands).
 func Register(r *driver.Registry) {
 	r.Add(driver.Driver{Name: "nut", Check: check, Open: open})
+	r.AddOutput(instCmdType())
 }
 
 func decode(s *driver.Sensor) (*Options, error) {
@@ -71,6 +72,34 @@ func decode(s *driver.Sensor) (*Options, error) {
 	}
 	probs := settings.NewProblems(s.Options)
 	add := probs.Add
+	checkConnection(o, add)
+	seen := map[reading.Channel]string{}
+	for _, st := range statusChannels {
+		seen[st] = "ups.status"
+	}
+	for name, ch := range o.Variables {
+		c := reading.Channel(ch)
+		switch {
+		case name == "" || strings.ContainsAny(name, " \"\\\n\r"):
+			add("variables", "nut: variables: %q is not a NUT variable name", name)
+		case !reading.ValidID(ch):
+			add("variables", "nut: variables: channel %q for %s: use only a-z, 0-9, '.', '_' and '-'", ch, name)
+		case seen[c] == "ups.status":
+			add("variables", "nut: variables: channel %s comes from ups.status and cannot be mapped from %s", ch, name)
+		case seen[c] != "":
+			add("variables", "nut: variables: channel %s is mapped from both %s and %s", ch, seen[c], name)
+		}
+		seen[c] = name
+	}
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// checkConnection checks the keys that say how to reach and log in to upsd, shared by the nut sensor and
+// the nut output.
+func checkConnection(o *Options, add func(key, format string, args ...any)) {
 	if o.Address == "" {
 		add("address", "nut: address is required (upsd's host:port, e.g. 127.0.0.1:3493)")
 	} else if _, err := driver.HostPort(o.Address, DefaultPort); err != nil {
@@ -100,28 +129,6 @@ func decode(s *driver.Sensor) (*Options, error) {
 	if !o.StartTLS && (o.CAFile != "" || o.ServerName != "") {
 		add("starttls", "nut: ca_file and server_name apply only with starttls: true")
 	}
-	seen := map[reading.Channel]string{}
-	for _, st := range statusChannels {
-		seen[st] = "ups.status"
-	}
-	for name, ch := range o.Variables {
-		c := reading.Channel(ch)
-		switch {
-		case name == "" || strings.ContainsAny(name, " \"\\\n\r"):
-			add("variables", "nut: variables: %q is not a NUT variable name", name)
-		case !reading.ValidID(ch):
-			add("variables", "nut: variables: channel %q for %s: use only a-z, 0-9, '.', '_' and '-'", ch, name)
-		case seen[c] == "ups.status":
-			add("variables", "nut: variables: channel %s comes from ups.status and cannot be mapped from %s", ch, name)
-		case seen[c] != "":
-			add("variables", "nut: variables: channel %s is mapped from both %s and %s", ch, seen[c], name)
-		}
-		seen[c] = name
-	}
-	if err := probs.Err(); err != nil {
-		return nil, err
-	}
-	return o, nil
 }
 
 // slots lists the variables a poll looks for, in channel order: the standard ones (unless remapped), then
@@ -177,7 +184,7 @@ func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	chs := []reading.Channel{reading.OnBattery, reading.LowBattery}
+	chs := []reading.Channel{reading.SelfTest, reading.OnBattery, reading.LowBattery}
 	for _, sl := range o.slots() {
 		chs = append(chs, sl.ch)
 	}
@@ -522,6 +529,8 @@ func (d *Device) samples(out []driver.Sample) []driver.Sample {
 		}
 		out = append(out, driver.Sample{Channel: ch, Value: v})
 	}
+	// The test state first: an on-battery rule with `unless` sees it before the on_battery it explains.
+	flag(reading.SelfTest, d.status.test)
 	flag(reading.OnBattery, d.status.onBattery)
 	flag(reading.LowBattery, d.status.lowBattery)
 	for i := range d.slots {

@@ -38,6 +38,9 @@ var errMeaning = map[string]string{
 	"FEATURE-NOT-CONFIGURED": "upsd has no certificate, so STARTTLS is not available",
 	"FEATURE-NOT-SUPPORTED":  "upsd was built without TLS support",
 	"VAR-NOT-SUPPORTED":      "the UPS does not report this variable",
+	"CMD-NOT-SUPPORTED":      "the UPS's driver does not offer this instant command",
+	"INSTCMD-FAILED":         "the driver tried the command and the UPS refused it",
+	"UNKNOWN-COMMAND":        "upsd does not know this command",
 }
 
 // lineKind is what a reply line to LIST VAR is.
@@ -160,7 +163,7 @@ func printable(b []byte) string {
 // statusFlags are the ups.status tokens the driver turns into channels. Unknown tokens are ignored, as the
 // protocol asks of clients.
 type statusFlags struct {
-	onBattery, lowBattery, replace, overload, alarm, wait bool
+	onBattery, lowBattery, replace, overload, alarm, wait, test bool
 }
 
 func parseStatus(v []byte) statusFlags {
@@ -177,6 +180,9 @@ func parseStatus(v []byte) statusFlags {
 			f.replace = true
 		case "OVER":
 			f.overload = true
+		case "CAL", "TEST":
+			// Runtime calibration or a battery test: on battery on purpose.
+			f.test = true
 		case "ALARM":
 			f.alarm = true
 		case "WAIT":

@@ -105,7 +105,7 @@ func TestCheck(t *testing.T) {
 	for _, c := range chs {
 		names = append(names, string(c.Channel)+"["+c.Unit+"]")
 	}
-	want := "on_battery[] low_battery[] charge[%] runtime[s] battery_voltage[V] battery_temp[°C] input_voltage[V] output_voltage[V] load[%] cell_max_temp[°C] replace_battery[] overload[] fault[]"
+	want := "self_test[] on_battery[] low_battery[] charge[%] runtime[s] battery_voltage[V] battery_temp[°C] input_voltage[V] output_voltage[V] load[%] cell_max_temp[°C] replace_battery[] overload[] fault[]"
 	if strings.Join(names, " ") != want {
 		t.Errorf("channels\n %s\nwant\n %s", strings.Join(names, " "), want)
 	}

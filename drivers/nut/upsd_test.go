@@ -43,6 +43,12 @@ func freePort(t *testing.T) int {
 // returns upsd's address and the path of the dummy UPS's .dev file.
 func startNUT(t *testing.T, dev string) (addr, devFile string) {
 	t.Helper()
+	return startNUTUsers(t, dev, "[mon]\n\tpassword = secret\n\tupsmon secondary\n")
+}
+
+// startNUTUsers is startNUT with the given upsd.users.
+func startNUTUsers(t *testing.T, dev, users string) (addr, devFile string) {
+	t.Helper()
 	dir := t.TempDir()
 	etc, run := filepath.Join(dir, "etc"), filepath.Join(dir, "run")
 	for _, d := range []string{etc, run} {
@@ -55,7 +61,7 @@ func startNUT(t *testing.T, dev string) (addr, devFile string) {
 	files := map[string]string{
 		"ups.conf":   "maxretry = 3\n[dummy]\n\tdriver = dummy-ups\n\tport = dummy.dev\n\tpollinterval = 1\n\tdesc = \"test UPS\"\n",
 		"upsd.conf":  fmt.Sprintf("LISTEN 127.0.0.1 %d\nMAXAGE 15\n", port),
-		"upsd.users": "[mon]\n\tpassword = secret\n\tupsmon secondary\n",
+		"upsd.users": users,
 		"dummy.dev":  dev,
 		"nut.conf":   "MODE=standalone\n",
 	}

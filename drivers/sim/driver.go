@@ -21,6 +21,9 @@ type Options struct {
 	Channels []string `yaml:"channels"`
 	// Seed varies the noise between sensors playing the same scenario.
 	Seed uint64 `yaml:"seed"`
+	// Role is which sensor of the scenario's room this one plays (default: its id), e.g. string2 in
+	// battery-runaway is a sibling of the failing string1.
+	Role string `yaml:"role"`
 	// StartAt starts the story this far in (scenario time).
 	StartAt settings.Duration `yaml:"start_at"`
 	// Loop restarts the story at its end instead of holding the last values.
@@ -43,6 +46,9 @@ func decode(s *driver.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 	o := &Options{TimeScale: 1, Seed: 1}
 	if err := s.Options.Decode(o); err != nil {
 		return nil, nil, nil, err
+	}
+	if o.Role == "" {
+		o.Role = s.ID
 	}
 	if o.Scenario == "" {
 		return nil, nil, nil, settings.Errorf(s.Options, "scenario", "sensor %q: sim needs a scenario (%v)", s.ID, Names())
@@ -74,8 +80,9 @@ func decode(s *driver.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 	return o, sc, chs, nil
 }
 
-// Register adds the `sim` driver.
+// Register adds the `sim` driver and the `sim` output type.
 func Register(r *driver.Registry) {
+	r.AddOutput(OutputType())
 	r.Add(driver.Driver{
 		Name: "sim",
 		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
@@ -93,6 +100,16 @@ func Register(r *driver.Registry) {
 			return NewDevice(sc, chs, o, time.Now), nil
 		},
 	})
+}
+
+// Open builds the simulated device a configured sensor describes, on the given clock (tests drive a
+// scenario on a clock of their own).
+func Open(s *driver.Sensor, now func() time.Time) (*Device, error) {
+	o, sc, chs, err := decode(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(sc, chs, o, now), nil
 }
 
 // Device is one simulated sensor.
@@ -150,7 +167,7 @@ func (d *Device) Read(ctx context.Context, out []driver.Sample) ([]driver.Sample
 	}
 	t := d.ScenarioTime(now)
 	for _, ch := range d.chs {
-		v, _ := d.sc.ValueSeed(ch, t, d.opt.Seed)
+		v, _ := d.sc.ValueFor(d.opt.Role, ch, t, d.opt.Seed)
 		out = append(out, driver.Sample{Channel: ch, Value: v})
 	}
 	return out, nil

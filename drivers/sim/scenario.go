@@ -17,7 +17,10 @@ type Scenario struct {
 	duration time.Duration
 	channels []reading.Channel
 	clean    func(ch reading.Channel, t time.Duration) (float64, bool)
-	noise    map[reading.Channel]float64 // amplitude of the noise per channel; booleans have none
+	// byRole, when set, gives the story as one sensor of the room sees it (the failing string or its
+	// sibling); false falls back to clean.
+	byRole func(role string, ch reading.Channel, t time.Duration) (float64, bool)
+	noise  map[reading.Channel]float64 // amplitude of the noise per channel; booleans have none
 }
 
 // Name is the scenario's name as written in the config.
@@ -50,7 +53,13 @@ func (s *Scenario) Value(ch reading.Channel, t time.Duration) (float64, bool) {
 
 // ValueSeed is Value with another noise seed, so several simulated sensors on one scenario differ.
 func (s *Scenario) ValueSeed(ch reading.Channel, t time.Duration, seed uint64) (float64, bool) {
-	v, ok := s.Clean(ch, t)
+	return s.ValueFor("", ch, t, seed)
+}
+
+// ValueFor is ValueSeed as the sensor playing role sees the story (role is the sensor's id unless its
+// config says otherwise): in battery-runaway, string1 is the failing string and string2 a sibling.
+func (s *Scenario) ValueFor(role string, ch reading.Channel, t time.Duration, seed uint64) (float64, bool) {
+	v, ok := s.CleanFor(role, ch, t)
 	if !ok {
 		return 0, false
 	}
@@ -63,11 +72,21 @@ func (s *Scenario) ValueSeed(ch reading.Channel, t time.Duration, seed uint64) (
 
 // Clean is Value without noise: the story itself.
 func (s *Scenario) Clean(ch reading.Channel, t time.Duration) (float64, bool) {
+	return s.CleanFor("", ch, t)
+}
+
+// CleanFor is Clean as the sensor playing role sees it.
+func (s *Scenario) CleanFor(role string, ch reading.Channel, t time.Duration) (float64, bool) {
 	if t < 0 {
 		t = 0
 	}
 	if t > s.duration {
 		t = s.duration
+	}
+	if s.byRole != nil && role != "" {
+		if v, ok := s.byRole(role, ch, t); ok {
+			return v, true
+		}
 	}
 	return s.clean(ch, t)
 }
@@ -134,7 +153,7 @@ var hall = map[reading.Channel]float64{
 	reading.BatteryTemp: 25, reading.BatteryVoltage: 54.4, reading.Charge: 100, reading.Runtime: 1800,
 	reading.Load: 35, reading.InputVoltage: 230, reading.OutputVoltage: 230, reading.OnBattery: 0,
 	reading.LowBattery: 0, reading.Leak: 0, reading.Door: 0, reading.ReplaceBattery: 0, reading.Overload: 0,
-	reading.Fault: 0,
+	reading.Fault: 0, reading.SelfTest: 0,
 }
 
 var hallNoise = map[reading.Channel]float64{
@@ -180,12 +199,21 @@ func init() {
 	})
 	register(&Scenario{
 		name: "battery-runaway",
-		summary: "a lithium UPS battery string goes into thermal runaway: the cell temperature rises ever faster " +
-			"from minute 2, electrolyte off-gas (VOC, then H2) from minute 3, smoke at minute 7, the UPS " +
-			"goes on battery at 7.5 and runs low at 9.5",
+		summary: "a lithium battery string (string1) goes into thermal runaway: its temperature rises ever faster " +
+			"from minute 2 while its sibling (string2) stays at 25 °C, electrolyte off-gas (VOC, then H2) from " +
+			"minute 3, runaway and smoke at minute 7, the UPS goes on battery at 7.5 and runs low at 9.5",
 		duration: 10 * time.Minute, channels: hallChannels(), noise: hallNoise,
-		clean: batteryRunaway,
+		clean: batteryRunaway, byRole: batteryRunawayRole,
 	})
+}
+
+// batteryRunawayRole is the story as the other strings of the room see it: the failing string's siblings
+// stay at 25 °C until the fire's heat reaches them.
+func batteryRunawayRole(role string, ch reading.Channel, t time.Duration) (float64, bool) {
+	if ch != reading.BatteryTemp || !strings.HasPrefix(role, "string") || role == "string1" {
+		return 0, false
+	}
+	return 25 + ramp(t, 7.5, 10, 0, 8), true
 }
 
 // batteryRunaway follows the order of events of a lithium-ion thermal runaway (domain reference §6): the

@@ -66,3 +66,38 @@ func Bus(t testing.TB, cfg *config.Config, id string) *driver.Bus {
 	}
 	return b.DriverBus(cfg.File)
 }
+
+var sensorRef = regexp.MustCompile(`\bsensor: *([a-z0-9._-]+)`)
+
+// Output parses one output written as a YAML flow mapping ("{id: sounder, type: gpio, pin: GPIO22}") and
+// returns it as its output type sees it, with the bus it names (or nil). A bus or sensor it names is
+// declared for it. The output is on the last line of test.yaml.
+func Output(t testing.TB, outputYAML string) (*driver.Output, *driver.Bus) {
+	t.Helper()
+	o, b, err := LoadOutput(outputYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, b
+}
+
+// LoadOutput is Output that returns the error instead.
+func LoadOutput(outputYAML string) (*driver.Output, *driver.Bus, error) {
+	doc := "outputs:\n  - " + outputYAML + "\n"
+	if m := sensorRef.FindStringSubmatch(outputYAML); m != nil {
+		doc = "sensors: [{id: " + m[1] + ", driver: test}]\n" + doc
+	}
+	if m := busRef.FindStringSubmatch(outputYAML); m != nil {
+		doc = "buses: [{id: " + m[1] + ", type: test}]\n" + doc
+	}
+	cfg, err := Load(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &cfg.Outputs[0]
+	var bus *driver.Bus
+	if b := cfg.BusByID(o.Bus); b != nil {
+		bus = b.DriverBus(cfg.File)
+	}
+	return o.DriverOutput(cfg.File), bus, nil
+}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/internal/freeport"
 )
 
 // Options configure the broker.
@@ -82,7 +84,7 @@ func Start(t testing.TB, opt Options) *Broker {
 	b := &Broker{t: t, bin: Binary(t), dir: t.TempDir()}
 	var lastErr error
 	for try := 0; try < 5; try++ {
-		b.Port = freePort(t)
+		b.Port = freeport.Get(t)
 		if err := b.writeConf(opt); err != nil {
 			t.Fatal(err)
 		}
@@ -93,15 +95,6 @@ func Start(t testing.TB, opt Options) *Broker {
 	}
 	t.Fatalf("mosquitto did not start: %v", lastErr)
 	return nil
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (b *Broker) writeConf(opt Options) error {

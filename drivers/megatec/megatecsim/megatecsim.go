@@ -205,7 +205,7 @@ func (e *Emulator) q1(t time.Duration) string {
 	if e.cfg.PerCell {
 		standby = '0'
 	}
-	bits := []byte{bit(reading.OnBattery), bit(reading.LowBattery), '0', bit(reading.Fault), standby, '0', '0', '1'}
+	bits := []byte{bit(reading.OnBattery), bit(reading.LowBattery), '0', bit(reading.Fault), standby, bit(reading.SelfTest), '0', '1'}
 	return fmt.Sprintf("(%05.1f %05.1f %05.1f %03.0f %04.1f %s %04.1f %s", in, in, outV, load, 50.0, battField, temp, bits)
 }
 

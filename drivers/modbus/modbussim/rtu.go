@@ -266,11 +266,18 @@ func (s *RTUServer) handle(f RTUFrame) (resp RTUFrame, answer bool) {
 				resp.Data = binary.BigEndian.AppendUint16(resp.Data, r)
 			}
 		}
+	case 0x05:
+		if qty != 0xFF00 && qty != 0x0000 {
+			err = mb.ErrIllegalDataValue // a coil is written FF00 (on) or 0000 (off)
+			break
+		}
+		_, err = s.Handler.HandleCoils(&mb.CoilsRequest{UnitId: f.Unit, Addr: addr, Quantity: 1, IsWrite: true, Args: []bool{qty == 0xFF00}})
+		resp.Data = append([]byte(nil), d[:4]...)
 	case 0x06:
 		_, err = s.Handler.HandleHoldingRegisters(&mb.HoldingRegistersRequest{UnitId: f.Unit, Addr: addr, Quantity: 1, IsWrite: true, Args: []uint16{qty}})
 		resp.Data = append([]byte(nil), d[:4]...)
 	default:
-		// Coil and multi-register writes are framed (so the stream stays in step) but not supported.
+		// Multi-coil and multi-register writes are framed (so the stream stays in step) but not supported.
 		err = mb.ErrIllegalFunction
 	}
 	if f.Unit == 0 || errors.Is(err, ErrNoResponse) {

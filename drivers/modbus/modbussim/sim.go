@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	mb "github.com/simonvetter/modbus"
 
@@ -23,6 +24,77 @@ type Sim struct {
 
 	mu       sync.Mutex
 	requests map[uint8]int
+	// Writes (AcceptWrites): what was written, per unit and address; it reads back until overwritten.
+	writable bool
+	onWrite  func(Write)
+	written  map[writeKey]uint16
+}
+
+type writeKey struct {
+	unit  uint8
+	table modbus.Table
+	addr  uint16
+}
+
+// Write is one write a simulated device accepted.
+type Write struct {
+	Unit  uint8
+	Table modbus.Table
+	Addr  uint16
+	Value uint16 // a coil: 1 or 0
+	At    time.Time
+}
+
+// AcceptWrites makes the device accept writes of single coils and holding registers (a BMS's charge
+// enable, a fan contactor): a written address then reads back what was written, whatever the map's
+// channel says, until written again. onWrite, if set, sees each write as it arrives. Without it, writes
+// are refused as an illegal function, as on a read-only device.
+func (s *Sim) AcceptWrites(onWrite func(Write)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writable, s.onWrite, s.written = true, onWrite, map[writeKey]uint16{}
+}
+
+// Written returns the value last written to an address of a unit, and whether one was.
+func (s *Sim) Written(unit uint8, t modbus.Table, addr uint16) (uint16, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.written[writeKey{unit, t, addr}]
+	return v, ok
+}
+
+// write stores a write, or refuses it on a read-only device.
+func (s *Sim) write(unit uint8, t modbus.Table, addr uint16, vals []uint16) error {
+	s.mu.Lock()
+	if !s.writable {
+		s.mu.Unlock()
+		return mb.ErrIllegalFunction
+	}
+	cb := s.onWrite
+	now := time.Now()
+	for i, v := range vals {
+		s.written[writeKey{unit, t, addr + uint16(i)}] = v
+	}
+	s.mu.Unlock()
+	if cb != nil {
+		for i, v := range vals {
+			cb(Write{Unit: unit, Table: t, Addr: addr + uint16(i), Value: v, At: now})
+		}
+	}
+	return nil
+}
+
+// overlay puts what was written over a rendered range; named reports whether a write covers the range.
+func (s *Sim) overlay(unit uint8, t modbus.Table, addr, qty uint16, set func(i int, v uint16)) (named bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.written {
+		if k.unit == unit && k.table == t && k.addr >= addr && int(k.addr) < int(addr)+int(qty) {
+			set(int(k.addr-addr), v)
+			named = true
+		}
+	}
+	return named
 }
 
 // NewSim builds a simulated device from a register map. value returns a channel's current value in
@@ -75,9 +147,24 @@ func (s *Sim) HandleCoils(req *mb.CoilsRequest) ([]bool, error) {
 		return nil, err
 	}
 	if req.IsWrite {
-		return nil, mb.ErrIllegalFunction
+		vals := make([]uint16, len(req.Args))
+		for i, b := range req.Args {
+			if b {
+				vals[i] = 1
+			}
+		}
+		return nil, s.write(req.UnitId, modbus.Coil, req.Addr, vals)
 	}
-	return s.bits(modbus.Coil, req.Addr, req.Quantity)
+	bits, err := s.bits(modbus.Coil, req.Addr, req.Quantity)
+	if s.overlay(req.UnitId, modbus.Coil, req.Addr, req.Quantity, func(i int, v uint16) {
+		if bits == nil {
+			bits = make([]bool, req.Quantity)
+		}
+		bits[i] = v != 0
+	}) {
+		err = nil
+	}
+	return bits, err
 }
 
 // HandleDiscreteInputs implements mb.RequestHandler.
@@ -94,9 +181,18 @@ func (s *Sim) HandleHoldingRegisters(req *mb.HoldingRegistersRequest) ([]uint16,
 		return nil, err
 	}
 	if req.IsWrite {
-		return nil, mb.ErrIllegalFunction
+		return nil, s.write(req.UnitId, modbus.Holding, req.Addr, req.Args)
 	}
-	return s.registers(modbus.Holding, req.Addr, req.Quantity)
+	regs, err := s.registers(modbus.Holding, req.Addr, req.Quantity)
+	if s.overlay(req.UnitId, modbus.Holding, req.Addr, req.Quantity, func(i int, v uint16) {
+		if regs == nil {
+			regs = make([]uint16, req.Quantity)
+		}
+		regs[i] = v
+	}) {
+		err = nil
+	}
+	return regs, err
 }
 
 // HandleInputRegisters implements mb.RequestHandler.
