@@ -67,6 +67,16 @@ func loadState(cfg *config.Config, log *slog.Logger) (*bootState, error) {
 	gateways := map[string]bool{}
 	undecodable := 0
 	_, err = journal.Scan(journal.OS, delivery.JournalDir(dir), func(r *journal.Record) error {
+		if contract.IsActionKey(r.Key) {
+			// An action event: no seq, no alarm state; only whose it is.
+			var ev struct {
+				Gateway string `json:"gateway"`
+			}
+			if json.Unmarshal(r.Data, &ev) == nil && ev.Gateway != "" && len(gateways) < 8 {
+				gateways[ev.Gateway] = true
+			}
+			return nil
+		}
 		var a contract.Alarm
 		if json.Unmarshal(r.Data, &a) != nil {
 			undecodable++
