@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/broker"
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
@@ -22,23 +21,21 @@ var started = time.Now()
 
 // OpenMQTT starts the embedded broker when configured and connects the MQTT delivery (journal and fan-out).
 func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm, log *slog.Logger) (*Link, error) {
-	var b *broker.Broker
+	var stopBroker func() // the embedded broker's (embedded.go: a build may leave it out)
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
-		var err error
-		lim := broker.DefaultLimits
-		lim.Reserved = contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID).Base() + "/"
-		lim.OwnClient = "rackwatch-" + cfg.Gateway.ID
-		if b, err = broker.StartWith(addr, log, lim); err != nil {
+		real, stop, err := startEmbedded(cfg, addr, log)
+		if err != nil {
 			return nil, err
 		}
+		stopBroker = stop
 		c := *cfg
-		c.MQTT.EmbeddedBroker = b.Addr() // the real port when the config asked for :0
+		c.MQTT.EmbeddedBroker = real // the real port when the config asked for :0
 		cfg = &c
 	}
 	d, err := delivery.Open(ctx, cfg, log)
 	if err != nil {
-		if b != nil {
-			b.Close()
+		if stopBroker != nil {
+			stopBroker()
 		}
 		return nil, err
 	}
@@ -46,12 +43,12 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 		log.Warn("restoring retained alarm states", "err", err)
 	}
 	link := &Link{Outbox: d, Inbox: d, Monitor: d, Flush: d.Flush, Close: d.Close, Durable: d.JournalErr}
-	if b != nil {
-		link.Broker = b.Addr()
+	if stopBroker != nil {
+		link.Broker = cfg.MQTT.EmbeddedBroker
 		// Say "offline" while the embedded broker is still up, then stop it.
 		link.Close = func(ctx context.Context) error {
 			err := d.Close(ctx)
-			b.Close()
+			stopBroker()
 			return err
 		}
 	}
