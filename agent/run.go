@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -145,9 +144,6 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	if opt.Tick <= 0 {
 		opt.Tick = 250 * time.Millisecond
-	}
-	if cfg.Gateway.MemoryLimit > 0 {
-		debug.SetMemoryLimit(int64(cfg.Gateway.MemoryLimit))
 	}
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)

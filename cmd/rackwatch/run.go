@@ -37,6 +37,8 @@ func cmdRun(args []string) int {
 	for _, w := range warns {
 		log.Warn("config: " + w.Error())
 	}
+	// The soft memory limit and GC setting for this config's size (agent/memory.go), as check shows them.
+	plan.Memory().Apply(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload := watchReload(ctx, *cfgPath, reg, log)
