@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+
+	// Unmaps the executable's pages that the package inits before it touched, early, so that they and the
+	// pages the rest touch are not resident at once (agent/exepages).
+	_ "github.com/rackwatch/rackwatch/agent/exepages/atstart"
 )
 
 type command struct {
