@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X $(PKG)/agent/buildinfo.Version=$(VERSION)
 DIST    := dist
 
-.PHONY: demo test test-stress go-test c-test build vet fmt-check tag-builds release release-min binaries tarballs package package-test stage tools bench size fuzz clean
+.PHONY: demo test test-stress go-test c-test build vet fmt-check tag-builds release release-min binaries tarballs package package-test stage tools bench bench-footprint size fuzz clean
 
 demo:
 	$(GO) run ./cmd/rackwatch demo -c configs/demo.yaml
@@ -67,8 +67,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# bench runs every benchmark; the footprint of the 64-register Modbus job (the real binary, default and
+# minimal builds, against a local Mosquitto: VmHWM, RssAnon, RssFile and the agent's own delay) comes
+# first, with its log lines. FOOTPRINT_POLLS sets its length (default 60 polls, one a second).
+bench: bench-footprint
+	$(GO) test -run '^$$' -bench . -skip 'Modbus64Job' -benchmem ./...
+
+bench-footprint:
+	$(GO) test -run '^$$' -bench 'Modbus64Job' -benchtime 1x -timeout 30m ./agent/
 
 # The smallest useful gateway: I2C, 1-Wire, GPIO, thermal zones, Modbus RTU/TCP, exec hooks, MQTT over
 # TCP, TLS and websockets; without SNMP, NUT, Megatec, the firmware bridge, the simulated sensors, the
