@@ -12,10 +12,12 @@ import (
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
-// Command kinds, as in the topics …/cmd/ack and …/cmd/shelve.
+// Command actions, as in the topics …/cmd/ack, …/cmd/shelve, …/cmd/unshelve and …/cmd/output-test.
 const (
-	Ack    = "ack"
-	Shelve = "shelve"
+	Ack        = "ack"
+	Shelve     = "shelve"
+	Unshelve   = "unshelve"
+	OutputTest = "output-test"
 )
 
 // maxCommandSize bounds a command payload; a real one is a few dozen bytes.
@@ -31,14 +33,20 @@ var (
 // one before copying it.
 const MaxCommandSize = maxCommandSize
 
-// Command is an acknowledgement or a shelve received over MQTT.
+// Command is what an operator asked for: an acknowledgement, a shelve, an unshelve or an output test. The
+// gateway builds it from a verified signed command (Signed.Command).
 type Command struct {
-	Kind  string    // Ack or Shelve
+	Kind  string    // Ack, Shelve, Unshelve or OutputTest
 	Alarm string    // the alarm's key: "<rule>/<sensor>/<channel>" or "<rule>"
-	By    string    // who sent it, kept in the alarm (acked_by) and its message
-	Until time.Time // Shelve: until when; zero unshelves
-	// ID is an optional correlation id echoed in the result.
-	ID string
+	By    string    // the verified operator, kept in the alarm (acked_by, shelved_by) and its message
+	Until time.Time // Shelve: until when (Shelve with a zero Until unshelves)
+	// Output and For: an output test.
+	Output string
+	For    time.Duration
+	// Reason is the operator's note, added to the alarm's message.
+	Reason string
+	// ID is an optional correlation id, Nonce the signed command's nonce; both are echoed in the result.
+	ID, Nonce string
 }
 
 type commandWire struct {
@@ -138,22 +146,39 @@ func Printable(s string) string {
 // Result answers a command on …/cmd/result.
 type Result struct {
 	Command string `json:"command"`
-	Alarm   string `json:"alarm"`
-	ID      string `json:"id,omitempty"`
-	OK      bool   `json:"ok"`
-	Error   string `json:"error,omitempty"`
+	Alarm   string `json:"alarm,omitempty"`
+	Output  string `json:"output,omitempty"`
+	// Operator is the verified operator; empty when the command was refused before it was verified.
+	Operator string `json:"operator,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Nonce    string `json:"nonce,omitempty"`
+	OK       bool   `json:"ok"`
+	// Reason is why it was refused (Reason… constants); Error says it in a sentence.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
-// NewResult is the answer to command c, whose parse or Apply error was err.
+// NewResult is the answer to command c, whose verification or execution error was err.
 func NewResult(c Command, err error) Result {
-	r := Result{Command: c.Kind, Alarm: c.Alarm, ID: c.ID, OK: err == nil}
+	r := Result{Command: c.Kind, Alarm: c.Alarm, Output: c.Output, Operator: c.By, ID: c.ID, Nonce: c.Nonce, OK: err == nil}
 	if err != nil {
-		r.Error = err.Error()
+		r.Reason, r.Error = ReasonOf(err), err.Error()
 	}
 	return r
 }
 
-// JSON is the payload on …/cmd/result: {"command":"ack","alarm":"…","id":"…","ok":false,"error":"…"}.
+// ParseResult reads a …/cmd/result payload (the console does).
+func ParseResult(payload []byte) (Result, error) {
+	var r Result
+	if len(payload) > MaxCommandSize {
+		return r, fmt.Errorf("contract: result of %d bytes is too large", len(payload))
+	}
+	err := json.Unmarshal(payload, &r)
+	return r, err
+}
+
+// JSON is the payload on …/cmd/result:
+// {"command":"ack","alarm":"…","operator":"alice","nonce":"…","ok":false,"reason":"replayed","error":"…"}.
 func (r Result) JSON() []byte {
 	b, _ := json.Marshal(r)
 	return b
