@@ -377,6 +377,9 @@ func (s *Signed) SignedMessage() ([]byte, error) {
 
 // Sign checks the command's fields and signs it with key.
 func (s *Signed) Sign(key ed25519.PrivateKey) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return errors.New("contract: not an Ed25519 private key")
+	}
 	if err := s.check(); err != nil {
 		return fmt.Errorf("contract: %w", err)
 	}
