@@ -45,6 +45,9 @@ type Command struct {
 	For    time.Duration
 	// Reason is the operator's note, added to the alarm's message.
 	Reason string
+	// At is when the operator signed it: a shelve's length is measured from there, on the operator's
+	// own clock, so that a console a second ahead of the gateway can still ask for the longest shelve.
+	At time.Time
 	// ID is an optional correlation id, Nonce the signed command's nonce; both are echoed in the result.
 	ID, Nonce string
 }

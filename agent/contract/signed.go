@@ -440,7 +440,7 @@ func NewNonce() string {
 // verified operator, which the alarm keeps (acked_by, shelved_by) and its message names.
 func (s *Signed) Command() Command {
 	return Command{Kind: s.Action, Alarm: s.Alarm, By: s.Operator, Until: s.until, Output: s.Output, For: s.dur,
-		Reason: s.Reason, ID: s.ID, Nonce: s.Nonce}
+		Reason: s.Reason, At: s.at, ID: s.ID, Nonce: s.Nonce}
 }
 
 // Unverified is the command as far as it could be read, with no operator: for answering a refusal.
