@@ -176,6 +176,9 @@ func TestAuthorityOthersCanChange(t *testing.T) {
 		0o646: "every user can change it (mode 0646)",
 	} {
 		f := write(t, filepath.Join(d, "alice.pub"), mode)
+		if os.Geteuid() == 0 {
+			os.Chown(f, 0, 4343) // a group other than root's
+		}
 		r := ref("public_key_file", f, Read, false)
 		r.Authority = true
 		errs, warns := Check([]Ref{r}, me())
