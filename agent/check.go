@@ -270,6 +270,10 @@ func CheckFiles(p *Plan, u *fileref.User) (errs, warns settings.Errors) {
 			}
 		}
 	}
+	if a := cfg.MQTT.EmbeddedBrokerAuth; a != nil && !failed[a.Line] {
+		e, w := p.checkBrokerUsers(a)
+		errs, warns = append(errs, e...), append(warns, w...)
+	}
 	errs.Sort()
 	warns.Sort()
 	return errs, warns

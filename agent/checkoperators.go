@@ -3,8 +3,10 @@ package agent
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/fileref"
 	"github.com/rackwatch/rackwatch/agent/operator"
@@ -109,4 +111,24 @@ func (p *Plan) DescribeOperators() []string {
 		line += "; ignored from: " + strings.Join(not, ", ")
 	}
 	return append(out, line)
+}
+
+// checkBrokerUsers reads the embedded broker's password file: a line that is not user:bcrypt-hash is an
+// error; a user a role names but the file lacks (cannot log in), or one the file has but no role names
+// (can log in and do nothing), a warning.
+func (p *Plan) checkBrokerUsers(a *config.BrokerAuth) (errs, warns settings.Errors) {
+	cfg := p.Config
+	hashes, err := brokerauth.ParseFile(a.PasswordFile)
+	if err != nil {
+		errs.Add(cfg.File, a.Line, "mqtt.embedded_broker_auth: password_file: %v", err)
+		return errs, nil
+	}
+	u := brokerauth.New(cfg.MQTT.TopicPrefix, cfg.Gateway.ID, hashes, a.Operators, a.Readers)
+	for _, n := range slices.Sorted(slices.Values(u.Missing())) {
+		warns.Add(cfg.File, a.Line, "warning: mqtt.embedded_broker_auth: user %s has no line in %s, so cannot log in; add one with rackwatch key password %s %s", n, a.PasswordFile, a.PasswordFile, n)
+	}
+	for _, n := range slices.Sorted(slices.Values(u.Roleless())) {
+		warns.Add(cfg.File, a.Line, "warning: mqtt.embedded_broker_auth: user %s of %s is neither under operators nor readers: it can log in and do nothing", n, a.PasswordFile)
+	}
+	return errs, warns
 }
