@@ -35,6 +35,9 @@ func (p *Plan) operatorsDir() string {
 	d := p.Config.OperatorsDir
 	if d != "" && !filepath.IsAbs(d) {
 		d = filepath.Join(filepath.Dir(p.Config.File), d)
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs // the agent may run from another directory (/ as a service)
+		}
 	}
 	return d
 }
