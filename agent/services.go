@@ -77,7 +77,7 @@ func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Unlock()
 	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
 	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
-	w.One("rackwatch_commands_total", "Operator commands received.", promtext.Counter, float64(st.commands))
+	a.writeCommandMetrics(w)
 	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.sched.WriteMetrics(w)

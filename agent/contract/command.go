@@ -1,13 +1,11 @@
 package contract
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
@@ -20,9 +18,6 @@ const (
 	OutputTest = "output-test"
 )
 
-// maxCommandSize bounds a command payload; a real one is a few dozen bytes.
-const maxCommandSize = 4096
-
 // Errors a command can fail with; the gateway answers them on …/cmd/result.
 var (
 	ErrBadCommand   = errors.New("bad command")
@@ -31,7 +26,7 @@ var (
 
 // MaxCommandSize bounds a command payload; a real one is a few hundred bytes. Receivers refuse a larger
 // one before copying it.
-const MaxCommandSize = maxCommandSize
+const MaxCommandSize = 4096
 
 // Command is what an operator asked for: an acknowledgement, a shelve, an unshelve or an output test. The
 // gateway builds it from a verified signed command (Signed.Command).
@@ -50,78 +45,6 @@ type Command struct {
 	At time.Time
 	// ID is an optional correlation id, Nonce the signed command's nonce; both are echoed in the result.
 	ID, Nonce string
-}
-
-type commandWire struct {
-	Alarm *string          `json:"alarm"`
-	By    *string          `json:"by"`
-	Until *json.RawMessage `json:"until"`
-	ID    *string          `json:"id"`
-}
-
-// ParseCommand decodes the payload of a …/cmd/ack or …/cmd/shelve message:
-// {"alarm":"<rule>/<sensor>/<channel>","by":"…","until":"2026-11-25T06:00:00Z"}. It is strict: unknown keys,
-// a missing alarm or by, an until on an ack, or trailing data are errors wrapping ErrBadCommand.
-// A shelve's until is an RFC 3339 time; null or absent unshelves.
-func ParseCommand(kind string, payload []byte) (Command, error) {
-	c := Command{Kind: kind}
-	bad := func(format string, args ...any) (Command, error) {
-		return c, fmt.Errorf("%s: %w: %s", kind, ErrBadCommand, fmt.Sprintf(format, args...))
-	}
-	if kind != Ack && kind != Shelve {
-		c.Kind = ""
-		return bad("unknown command (use ack or shelve)")
-	}
-	if len(payload) > maxCommandSize {
-		return bad("payload of %d bytes is too large", len(payload))
-	}
-	var w commandWire
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return bad("payload is not the expected JSON object: %v", err)
-	}
-	if dec.More() {
-		return bad("trailing data after the JSON object")
-	}
-	if w.Alarm == nil || *w.Alarm == "" {
-		return bad("\"alarm\" is required, e.g. \"batt-heating/ups1/battery_temp\"")
-	}
-	c.Alarm = *w.Alarm
-	if !ValidKey(c.Alarm) {
-		return bad("alarm %q is not an alarm key (<rule>/<sensor>/<channel> or <rule>)", Printable(c.Alarm))
-	}
-	if w.By == nil || strings.TrimSpace(*w.By) == "" {
-		return bad("\"by\" is required: who sends the command")
-	}
-	if len(*w.By) > 64 || strings.IndexFunc(*w.By, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return bad("\"by\" must be printable and at most 64 bytes")
-	}
-	c.By = *w.By
-	if w.ID != nil {
-		if len(*w.ID) > 64 || strings.IndexFunc(*w.ID, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-			return bad("\"id\" must be printable and at most 64 bytes")
-		}
-		c.ID = *w.ID
-	}
-	if w.Until != nil && string(*w.Until) != "null" {
-		if kind == Ack {
-			return bad("\"until\" applies only to shelve")
-		}
-		var s string
-		if err := json.Unmarshal(*w.Until, &s); err != nil {
-			return bad("\"until\" must be an RFC 3339 time string such as \"2026-11-25T06:00:00Z\"")
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return bad("\"until\" %q is not an RFC 3339 time such as \"2026-11-25T06:00:00Z\"", Printable(s))
-		}
-		if t.IsZero() {
-			return bad("\"until\" is the zero time; use null to unshelve")
-		}
-		c.Until = t
-	}
-	return c, nil
 }
 
 // ValidKey reports whether s has the form of an alarm key: one or three ids separated by '/'.

@@ -105,13 +105,14 @@ const (
 	ReasonOutsideWindow   = "outside_window"   // signed too long ago, or in the future
 	ReasonReplayed        = "replayed"         // this nonce was taken before
 	ReasonUnknownAlarm    = "unknown_alarm"    // no such alarm
+	ReasonUnknownOutput   = "unknown_output"   // no such output (an output test)
 	ReasonNotAllowed      = "not_allowed"      // the rule forbids it (a shelve beyond shelve_max)
 	ReasonFailed          = "failed"           // accepted, but carrying it out failed (an output test)
 )
 
 // Reasons lists every refusal reason, for metrics that show each one from the start.
 var Reasons = []string{ReasonBadCommand, ReasonUnsigned, ReasonNoOperators, ReasonUnknownOperator, ReasonBadSignature,
-	ReasonWrongGateway, ReasonOutsideWindow, ReasonReplayed, ReasonUnknownAlarm, ReasonNotAllowed, ReasonFailed}
+	ReasonWrongGateway, ReasonOutsideWindow, ReasonReplayed, ReasonUnknownAlarm, ReasonUnknownOutput, ReasonNotAllowed, ReasonFailed}
 
 // ReasonOf is the refusal reason of err: a Refusal's, bad_command for ErrBadCommand, unknown_alarm for
 // ErrUnknownAlarm, not_allowed for ErrNotAllowed, failed otherwise; "" for nil.

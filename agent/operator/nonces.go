@@ -47,15 +47,15 @@ type nonceEntry struct {
 	Time     time.Time `json:"time"`
 }
 
-// OpenNonces loads the nonce store at path. A store that is missing or cannot be read is started afresh
-// with its floor at now: every command signed before this start is then refused, since the gateway can no
-// longer tell it from a replay. note says so for the log ("" when the store was read).
+// OpenNonces loads the nonce store at path. A missing store is a first start: nothing was taken before. A
+// damaged one is moved aside and started afresh with its floor at now: every command signed before this
+// start is then refused, since the gateway can no longer tell it from a replay. note says so for the log
+// ("" when the store was read or is new).
 func OpenNonces(path string, now time.Time) (n *Nonces, note string, err error) {
 	n = &Nonces{path: path, max: MaxNonces, seen: map[nonceKey]time.Time{}}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		n.floor = now
 		return n, "", nil
 	case err != nil:
 		return nil, "", fmt.Errorf("command nonces: %w", err)
