@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"testing"
 	"sync/atomic"
+	"testing"
 	"testing/synctest"
 	"time"
 
