@@ -152,6 +152,14 @@ func (u *Users) Authenticate(user string, password []byte) (Role, bool) {
 	return u.roles[user], true
 }
 
+// RoleOf is the role of a user that has logged in.
+func (u *Users) RoleOf(user string) Role {
+	if user == u.ownUser {
+		return Gateway
+	}
+	return u.roles[user]
+}
+
 // Allowed says whether a client of role may publish on topic (write) or subscribe to the filter topic.
 func (u *Users) Allowed(r Role, topic string, write bool) bool {
 	own := u.prefix + "/" + u.gateway + "/"

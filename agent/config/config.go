@@ -60,8 +60,14 @@ type MQTT struct {
 	EmbeddedBroker string         `yaml:"embedded_broker"`
 	// EmbeddedBrokerAuth, when set, makes the embedded broker take only the users it lists.
 	EmbeddedBrokerAuth *BrokerAuth `yaml:"embedded_broker_auth"`
-	Line               int
+	// EmbeddedLogin is how the gateway logs in to its own embedded broker when it has users: set by the
+	// agent when it starts the broker, never read from the file.
+	EmbeddedLogin *Login `yaml:"-"`
+	Line          int
 }
+
+// Login is a user name and password held in memory only.
+type Login struct{ User, Password string }
 
 // Broker is one MQTT broker every alarm is sent to.
 type Broker struct {

@@ -52,6 +52,10 @@ func (d *Delivery) newTarget(b *config.Broker) *target {
 	t.log = d.log.With("broker", b.URL)
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
+	if l := d.cfg.MQTT.EmbeddedLogin; l != nil && b.URL == "tcp://"+dialable(d.cfg.MQTT.EmbeddedBroker) {
+		// The gateway's own embedded broker takes users: log in with the password made for this run.
+		t.mc.Username, t.mc.Password = l.User, l.Password
+	}
 	t.mc.CleanSession = false
 	t.commands = b.CommandsFrom()
 	if t.commands {
