@@ -174,3 +174,45 @@ func TestConsoleWithBrokerUsers(t *testing.T) {
 		t.Fatalf("with the console's login: exit %d\n%s", code, out.String())
 	}
 }
+
+// An operator's output test over MQTT drives the same test as the local socket: the output goes on and
+// off, the action events name the operator, and the console exits 0 once the output is back off.
+func TestConsoleOutputTest(t *testing.T) {
+	keys := t.TempDir()
+	if _, _, err := operator.NewKeyFiles(keys, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.ReplaceAll(consoleGateway, "KEYS", keys) + `outputs:
+  - {id: sounder, type: sim, what: battery room sounder, role: sounder}
+`
+	url, _ := runAgent(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := make(chan contract.Action, 8)
+	cl, err := mqtt.Connect(ctx, mqtt.Config{URL: url, ClientID: "watch", CleanSession: true, Subscribe: map[string]byte{"rackwatch/gw/events": 1},
+		OnMessage: func(m mqtt.Received) {
+			if _, ev, err := contract.ParseEvent(m.Payload); err == nil && ev != nil {
+				events <- *ev
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Disconnect(0)
+	var out bytes.Buffer
+	code := outputCmd(ctx, []string{"test", "sounder", "-b", url, "--gateway", "gw", "--key", filepath.Join(keys, "alice.key"), "--for", "200ms"},
+		registry(), &out, &out)
+	if code != 0 || !strings.Contains(out.String(), "output-test sounder: accepted by gw (operator alice)") {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{contract.OutputOn, contract.OutputOff} {
+		select {
+		case ev := <-events:
+			if ev.Output != "sounder" || ev.State != want || ev.By != "test:operator:alice" {
+				t.Fatalf("action event %+v, want sounder %s by test:operator:alice", ev, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s event", want)
+		}
+	}
+}
