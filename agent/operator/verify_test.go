@@ -12,7 +12,7 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	state string
 	keys  map[string]ed25519.PrivateKey
 	ring  *Keyring
@@ -20,7 +20,7 @@ type fixture struct {
 	now   time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, state: t.TempDir(), keys: map[string]ed25519.PrivateKey{},
 		now: time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
