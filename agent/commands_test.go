@@ -204,3 +204,46 @@ func TestCommandMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A reload takes the operators' keys again: an operator removed from the config is refused at once, one
+// added is taken.
+func TestOperatorsReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys, dir := operatorKeys(t, "alice", "bob")
+		cfg := strings.Replace(operatorsConfig, "operators_dir: KEYS", "operators: [{name: alice, public_key_file: "+filepath.Join(dir, "alice.pub")+"}]", 1)
+		plan := writeConfig(t, cfg)
+		ob := newFakeOutbox()
+		in := &fakeInbox{cmds: make(chan delivery.Inbound)}
+		link := ob.link()
+		link.Inbox = in
+		reload := make(chan *Plan)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Open: Static(link), Reload: reload})
+		}()
+		send := func(key ed25519.PrivateKey, op string) contract.Result {
+			in.cmds <- delivery.Inbound{Kind: contract.Ack, Payload: signed(t, key, op, "gw", contract.Ack, "smoke/room.smoke/smoke", nil)}
+			synctest.Wait()
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			return in.answers[len(in.answers)-1]
+		}
+		if r := send(keys["alice"], "alice"); !r.OK {
+			t.Fatalf("alice before the reload: %+v", r)
+		}
+		if r := send(keys["bob"], "bob"); r.Reason != contract.ReasonUnknownOperator {
+			t.Fatalf("bob before the reload: %+v", r)
+		}
+		reload <- writeConfig(t, strings.Replace(operatorsConfig, "operators_dir: KEYS", "operators: [{name: bob, public_key_file: "+filepath.Join(dir, "bob.pub")+"}]", 1))
+		synctest.Wait()
+		if r := send(keys["alice"], "alice"); r.Reason != contract.ReasonUnknownOperator {
+			t.Fatalf("alice after she was removed: %+v", r)
+		}
+		if r := send(keys["bob"], "bob"); !r.OK {
+			t.Fatalf("bob after he was added: %+v", r)
+		}
+		cancel()
+		<-done
+	})
+}
