@@ -170,6 +170,9 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 			return err
 		}
 	}
+	if err := a.startCommands(); err != nil {
+		return err
+	}
 	open := opt.Open
 	if open == nil {
 		open = OpenMQTT
@@ -232,6 +235,7 @@ type runner struct {
 	savedAt   time.Time // last save of the alarm state
 	out       *Link
 	ratelog   *ratelog.Limiter
+	cmds      *commands // operators' commands (commands.go)
 
 	// stateErr is why the last save of the alarm state failed (nil when it worked); lastSaveTry is when a
 	// failed save was last retried.
@@ -251,7 +255,7 @@ type runner struct {
 	mu     sync.Mutex // guards what the HTTP side reads
 	active map[string]contract.Alarm
 	last   map[string]map[reading.Channel]*reading.Reading
-	stats  struct{ readings, transitions, commands, journalErrors uint64 }
+	stats  struct{ readings, transitions, journalErrors uint64 }
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
@@ -351,6 +355,7 @@ func (a *runner) loop(ctx context.Context) {
 			} else {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
 				a.reloadActions(p)
+				a.setOperators(p)
 			}
 			stopScheduler = start()
 		}
@@ -486,20 +491,6 @@ func (a *runner) checkStorage() {
 	a.checking = true
 	a.commit(trs)
 	a.checking = false
-}
-
-func (a *runner) command(c delivery.Inbound) {
-	a.stats.commands++
-	cmd, err := contract.ParseCommand(c.Kind, c.Payload)
-	if err == nil {
-		var trs []contract.Alarm
-		trs, err = a.engine.Apply(cmd, time.Now(), a.trs[:0])
-		a.commit(trs)
-	}
-	if err != nil {
-		a.ratelog.Log(a.log, slog.LevelWarn, "refused:"+c.Broker, "command refused", "broker", c.Broker, "command", contract.Printable(c.Kind), "err", err)
-	}
-	a.out.Answer(contract.NewResult(cmd, err))
 }
 
 // lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:
