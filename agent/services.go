@@ -87,13 +87,12 @@ func (a *runner) Health() error {
 // WriteMetrics implements httpapi.Source.
 func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Lock()
-	st := a.stats
 	nActive := len(a.active)
 	a.mu.Unlock()
-	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
-	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
+	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(a.stats.readings.Load()))
+	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(a.stats.transitions.Load()))
 	a.writeCommandMetrics(w)
-	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
+	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(a.stats.journalErrors.Load()))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.sched.WriteMetrics(w)
 	a.out.WriteMetrics(w)
