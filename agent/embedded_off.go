@@ -11,6 +11,6 @@ import (
 
 const embeddedBrokerBuilt = false
 
-func startEmbedded(*config.Config, string, *slog.Logger) (string, func(), error) {
-	return "", nil, errors.New("mqtt.embedded_broker: this rackwatch was built without the embedded broker (build tag nobroker)")
+func startEmbedded(*config.Config, string, *slog.Logger) (string, *config.Login, func(), error) {
+	return "", nil, nil, errors.New("mqtt.embedded_broker: this rackwatch was built without the embedded broker (build tag nobroker)")
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
@@ -165,6 +166,9 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 			return err
 		}
 	}
+	if err := a.startCommands(); err != nil {
+		return err
+	}
 	open := opt.Open
 	if open == nil {
 		open = OpenMQTT
@@ -227,6 +231,7 @@ type runner struct {
 	savedAt   time.Time // last save of the alarm state
 	out       *Link
 	ratelog   *ratelog.Limiter
+	cmds      *commands // operators' commands (commands.go)
 
 	// stateErr is why the last save of the alarm state failed (nil when it worked); lastSaveTry is when a
 	// failed save was last retried.
@@ -246,7 +251,7 @@ type runner struct {
 	mu     sync.Mutex // guards what the HTTP side reads
 	active map[string]contract.Alarm
 	last   map[string]map[reading.Channel]*reading.Reading
-	stats  struct{ readings, transitions, commands, journalErrors uint64 }
+	stats  struct{ readings, transitions, journalErrors atomic.Uint64 } // written by the loop, read by /metrics
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
@@ -346,6 +351,7 @@ func (a *runner) loop(ctx context.Context) {
 			} else {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
 				a.reloadActions(p)
+				a.setOperators(p)
 			}
 			stopScheduler = start()
 		}
@@ -356,7 +362,7 @@ func (a *runner) loop(ctx context.Context) {
 const learnedSaveEvery = 10 * time.Minute
 
 func (a *runner) reading(r *reading.Reading) {
-	a.stats.readings++
+	a.stats.readings.Add(1)
 	a.commit(a.engine.Eval(r, a.trs[:0]))
 	if r.Channel != "" {
 		a.out.Reading(r, a.unit(r.Sensor, r.Channel))
@@ -385,13 +391,13 @@ func (a *runner) commit(trs []contract.Alarm) {
 		return
 	}
 	a.act(trs) // outputs first: a relay must not wait for the journal's fsync
-	a.stats.transitions += uint64(len(trs))
+	a.stats.transitions.Add(uint64(len(trs)))
 	seq := trs[len(trs)-1].Seq
 	if a.storageParts != "" || a.stateErr != nil {
 		a.saveSeq(seq)
 	}
 	if err := a.out.Transitions(trs); err != nil {
-		a.stats.journalErrors++
+		a.stats.journalErrors.Add(1)
 		a.ratelog.Log(a.log, slog.LevelError, "transitions", "journal: transitions not written to disk; delivering them from memory", "err", err)
 	}
 	if !a.saveState() {
@@ -481,20 +487,6 @@ func (a *runner) checkStorage() {
 	a.checking = true
 	a.commit(trs)
 	a.checking = false
-}
-
-func (a *runner) command(c delivery.Inbound) {
-	a.stats.commands++
-	cmd, err := contract.ParseCommand(c.Kind, c.Payload)
-	if err == nil {
-		var trs []contract.Alarm
-		trs, err = a.engine.Apply(cmd, time.Now(), a.trs[:0])
-		a.commit(trs)
-	}
-	if err != nil {
-		a.ratelog.Log(a.log, slog.LevelWarn, "refused:"+c.Broker, "command refused", "broker", c.Broker, "command", contract.Printable(c.Kind), "err", err)
-	}
-	a.out.Answer(contract.NewResult(cmd, err))
 }
 
 // lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:

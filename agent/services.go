@@ -23,13 +23,14 @@ var started = time.Now()
 func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm, log *slog.Logger) (*Link, error) {
 	var stopBroker func() // the embedded broker's (embedded.go: a build may leave it out)
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
-		real, stop, err := startEmbedded(cfg, addr, log)
+		real, login, stop, err := startEmbedded(cfg, addr, log)
 		if err != nil {
 			return nil, err
 		}
 		stopBroker = stop
 		c := *cfg
 		c.MQTT.EmbeddedBroker = real // the real port when the config asked for :0
+		c.MQTT.EmbeddedLogin = login
 		cfg = &c
 	}
 	d, err := delivery.Open(ctx, cfg, log)
@@ -69,13 +70,12 @@ func (a *runner) Health() error {
 // WriteMetrics implements httpapi.Source.
 func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Lock()
-	st := a.stats
 	nActive := len(a.active)
 	a.mu.Unlock()
-	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
-	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
-	w.One("rackwatch_commands_total", "Operator commands received.", promtext.Counter, float64(st.commands))
-	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
+	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(a.stats.readings.Load()))
+	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(a.stats.transitions.Load()))
+	a.writeCommandMetrics(w)
+	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(a.stats.journalErrors.Load()))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.sched.WriteMetrics(w)
 	a.out.WriteMetrics(w)
