@@ -55,13 +55,14 @@ func regions(smaps string) ([]region, error) {
 			cur = nil
 			continue
 		}
-		fl := strings.Fields(line)
-		// A mapping's first line: address perms offset dev inode path.
+		// A mapping's first line: address perms offset dev inode path; the path may hold spaces (and ends
+		// in " (deleted)" once the file was replaced, as /proc/self/exe then does too).
+		fl := strings.SplitN(line, " ", 6)
 		if len(fl) < 5 || !strings.Contains(fl[0], "-") || len(fl[1]) != 4 {
 			continue
 		}
 		cur = nil
-		if len(fl) < 6 || fl[5] != exe || strings.Contains(fl[1], "w") {
+		if len(fl) < 6 || strings.TrimSpace(fl[5]) != exe || strings.Contains(fl[1], "w") {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fl[0], "-")
