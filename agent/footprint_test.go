@@ -311,7 +311,8 @@ func runJob(b *testing.B, bin string, polls int) figures {
 			if p := polled.Load(); p >= nextSample {
 				// A long run (FOOTPRINT_POLLS=3600: an hour) shows whether the private memory grows.
 				h, a, f := procRSS(b, cmd.Process.Pid)
-				b.Logf("after %4d polls: VmHWM %.2f MiB, RssAnon %.2f MiB, RssFile %.2f MiB", p, h, a, f)
+				// Printed as it comes (a benchmark's log comes only at its end): an hour is long to wait.
+				fmt.Printf("    %s: after %4d polls: VmHWM %.2f MiB, RssAnon %.2f MiB, RssFile %.2f MiB\n", b.Name(), p, h, a, f)
 				nextSample += 60
 			}
 			if now.After(deadline) {
