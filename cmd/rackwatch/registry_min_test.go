@@ -43,6 +43,8 @@ sensors:
   - {id: demo, driver: sim, scenario: battery-runaway}
 rules:
   - {id: hot, match: {channel: temperature}, above: 40, severity: warning}
+outputs:
+  - {id: fan, type: sim, what: extract fan}
 `), 0o600)
 	_, err := agent.LoadAndCheck(cfg, registry())
 	if err == nil {
@@ -56,6 +58,7 @@ rules:
 		cfg + `:11: driver "megatec": this rackwatch was built without Megatec/Q1 serial UPS (build tag nomegatec)`,
 		cfg + `:12: driver "bridge": this rackwatch was built without the firmware bridge (build tag nobridge)`,
 		cfg + `:13: driver "sim": this rackwatch was built without the simulated sensors (build tag nosim)`,
+		cfg + `:17: output type "sim": this rackwatch was built without the simulated sensors (build tag nosim)`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("check does not say\n  %s\nit says:\n%v", want, err)
