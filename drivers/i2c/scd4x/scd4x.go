@@ -103,7 +103,7 @@ func newDriver(now func() time.Time) driver.Driver {
 		Name: "scd4x", Chip: "SCD4x", Addresses: Addresses,
 		Channels: []driver.ChannelInfo{driver.Channel(reading.CO2, 1), driver.Channel(reading.Temperature, 0.01),
 			driver.Channel(reading.Humidity, 0.01), driver.Channel(reading.DewPoint, 0.01)},
-		New:      func() i2cbus.Chip { return &chip{now: now} },
+		New: func() i2cbus.Chip { return &chip{now: now} },
 	}.Driver()
 	check := d.Check
 	d.Check = func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
