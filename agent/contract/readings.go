@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // Reading qualities in the readings payload.
@@ -15,13 +17,15 @@ const (
 
 // Reading is the payload of …/readings/<sensor>/<channel>:
 // {"value":…,"unit":…,"quality":"good"|"bad","error":…,"time":…}. A bad reading has a null value and says
-// why in error.
+// why in error. The value is rounded to the channel's resolution. A channel whose states have names (a
+// smoke contact, a Modbus register's `states`) also carries the name of the state: "state":"DETECTED".
 type Reading struct {
 	Value   *float64 `json:"value"`
 	Unit    string   `json:"unit"`
 	Quality string   `json:"quality"`
 	Error   *string  `json:"error"`
 	Time    string   `json:"time"`
+	State   *string  `json:"state,omitempty"`
 }
 
 // At is the reading's time, or the zero time when it cannot be parsed.
@@ -54,6 +58,37 @@ func AppendReading(dst []byte, value float64, good bool, unit, errText string, a
 	dst = append(dst, `,"time":"`...)
 	dst = at.UTC().AppendFormat(dst, TimeFormat)
 	return append(dst, `"}`...)
+}
+
+// AppendReadingAs appends the readings payload of a channel written as f says: the value rounded to its
+// resolution, and the state's name when the channel names it. Like AppendReading it never allocates.
+func AppendReadingAs(dst []byte, value float64, good bool, f *reading.Format, errText string, at time.Time) []byte {
+	good = good && !math.IsNaN(value) && !math.IsInf(value, 0)
+	dst = append(dst, `{"value":`...)
+	if good {
+		dst = f.AppendValue(dst, value)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"unit":`...)
+	dst = AppendString(dst, f.Unit)
+	if good {
+		dst = append(dst, `,"quality":"good","error":null`...)
+	} else {
+		if errText == "" {
+			errText = "not a finite number"
+		}
+		dst = append(dst, `,"quality":"bad","error":`...)
+		dst = AppendString(dst, errText)
+	}
+	dst = append(dst, `,"time":"`...)
+	dst = at.UTC().AppendFormat(dst, TimeFormat)
+	dst = append(dst, '"')
+	if name, ok := f.State(value); ok && good {
+		dst = append(dst, `,"state":`...)
+		dst = AppendString(dst, name)
+	}
+	return append(dst, '}')
 }
 
 // AppendString appends s as a JSON string: quotes, backslashes and control characters escaped, invalid
