@@ -78,17 +78,17 @@ func cmdDemo(args []string) int {
 		agentDone <- agent.Run(ctx, plan, reg, agent.Options{Log: log, Ready: func(r agent.Ready) { ready <- r }, OnTransition: story.Add})
 	}()
 
-	var addr string
+	var addr, httpAddr string
 	select {
 	case r := <-ready:
-		addr = r.Broker
+		addr, httpAddr = r.Broker, r.HTTP
 	case err := <-agentDone:
 		fmt.Fprintln(os.Stderr, "rackwatch demo:", err)
 		return 1
 	}
 	p.Note("rackwatch demo: %d sensors, %d rules; alarms as they reach the broker at tcp://%s", len(cfg.Sensors), len(cfg.Rules), addr)
-	if cfg.Gateway.HTTP != "" {
-		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", cfg.Gateway.HTTP, addr)
+	if httpAddr != "" {
+		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", httpAddr, addr)
 	}
 	if len(cfg.Outputs) > 0 {
 		p.Note("test an output: rackwatch output test %s -c %s --state-dir %s", cfg.Outputs[0].ID, cfg.File, *stateDir)
@@ -103,8 +103,8 @@ func cmdDemo(args []string) int {
 		end := time.AfterFunc(storyLen+storyGrace, func() {
 			tell.Do(func() {
 				story.Summary(os.Stdout, time.Now(), true)
-				if cfg.Gateway.HTTP != "" {
-					fmt.Fprintf(os.Stdout, "The gateway keeps running: its status page http://%s/ tells the same story. Ctrl-C to stop.\n", cfg.Gateway.HTTP)
+				if httpAddr != "" {
+					fmt.Fprintf(os.Stdout, "The gateway keeps running: its status page http://%s/ tells the same story. Ctrl-C to stop.\n", httpAddr)
 				} else {
 					fmt.Fprintln(os.Stdout, "The gateway keeps running. Ctrl-C to stop.")
 				}
