@@ -52,7 +52,9 @@ type MQTT struct {
 	Brokers        []Broker       `yaml:"brokers"`
 	Readings       ReadingsPolicy `yaml:"readings"`
 	EmbeddedBroker string         `yaml:"embedded_broker"`
-	Line           int
+	// HomeAssistant, when set, publishes Home Assistant discovery configs (homeassistant.go).
+	HomeAssistant *HomeAssistant `yaml:"home_assistant"`
+	Line          int
 }
 
 // Broker is one MQTT broker every alarm is sent to.
@@ -192,6 +194,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.Rules[i].ApplyDefaults()
 	}
 	cfg.applyActionDefaults()
+	cfg.applyHomeAssistantDefaults()
 }
 
 // Brokers returns the configured external brokers.
