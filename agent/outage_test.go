@@ -69,8 +69,13 @@ func (o *opsConsole) distinct() []uint64 {
 	return out
 }
 
+// buildRackwatch builds the binary; RACKWATCH_TEST_BIN names one to use instead (to run these tests
+// against another version, e.g. to see that they fail without a fix).
 func buildRackwatch(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("RACKWATCH_TEST_BIN"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "rackwatch")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/rackwatch")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -190,7 +195,7 @@ func stateSeq(t *testing.T, dir string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Seq
+	return st.State.Seq
 }
 
 func waitFor(t *testing.T, what string, cond func() bool, a *agentProc) {

@@ -2,12 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/promtext"
+	"github.com/rackwatch/rackwatch/agent/ratelog"
 	"github.com/rackwatch/rackwatch/agent/reading"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/schedule"
@@ -57,6 +59,9 @@ type Link struct {
 	Close func(ctx context.Context) error
 	// Broker is the embedded broker's address (host:port), or "" when there is none.
 	Broker string
+	// Durable says why transitions handed over are not written to disk now (they are delivered from
+	// memory meanwhile), or nil when they are.
+	Durable func() error
 }
 
 // complete fills what a Link leaves out: no commands, always healthy, nothing to flush or close.
@@ -72,6 +77,9 @@ func (l *Link) complete() {
 	}
 	if l.Close == nil {
 		l.Close = func(context.Context) error { return nil }
+	}
+	if l.Durable == nil {
+		l.Durable = func() error { return nil }
 	}
 }
 
@@ -145,15 +153,22 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	statePath := filepath.Join(cfg.Gateway.StateDir, store.File)
-	st, err := store.Load(statePath)
+	boot, err := loadState(cfg, log)
 	if err != nil {
-		return fmt.Errorf("alarm state %s: %w (move it away to start afresh)", statePath, err)
-	}
-
-	a := &runner{log: log, opt: opt, reg: reg, statePath: statePath}
-	if err := a.setPlan(plan, &st); err != nil {
 		return err
+	}
+	a := &runner{log: log, opt: opt, reg: reg, statePath: boot.path, seqPath: boot.seqPath, ratelog: ratelog.New(time.Minute, 0)}
+	if err := a.setPlan(plan, &boot.state); err != nil {
+		if !errors.Is(err, errRestore) || boot.rebuilt != "" {
+			return err
+		}
+		// The file reads as JSON, but its alarms cannot be restored: damaged all the same.
+		if err := boot.rebuild(err.Error(), log); err != nil {
+			return err
+		}
+		if err := a.setPlan(plan, &boot.state); err != nil {
+			return err
+		}
 	}
 	open := opt.Open
 	if open == nil {
@@ -165,6 +180,15 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	}
 	link.complete()
 	a.out = link
+	// Now that the journal is ours (a second agent on the same state_dir is refused by its lock), record
+	// the gateway this state_dir belongs to, the seq to go on from and a rebuilt state, and create the seq
+	// file while the disk has room (it is only rewritten in place later).
+	if boot.save {
+		a.saveState()
+	}
+	if err := store.SaveSeq(a.seqPath, a.engine.Seq()); err != nil {
+		log.Warn("cannot write the seq file", "err", err)
+	}
 	a.startActions()
 	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
@@ -182,6 +206,10 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if opt.Ready != nil {
 		opt.Ready(ready)
 	}
+	if boot.rebuilt != "" {
+		a.commit(a.engine.RaiseSystem(rebuiltAlarm, boot.rebuilt, time.Now(), nil))
+	}
+	a.checkStorage()
 	a.loop(ctx)
 	a.stopActions() // before the link closes: outputs still report what they were doing
 
@@ -200,8 +228,18 @@ type runner struct {
 	opt       Options
 	reg       *driver.Registry
 	statePath string
+	seqPath   string
 	savedAt   time.Time // last save of the alarm state
 	out       *Link
+	ratelog   *ratelog.Limiter
+
+	// stateErr is why the last save of the alarm state failed (nil when it worked); lastSaveTry is when a
+	// failed save was last retried.
+	stateErr    error
+	lastSaveTry time.Time
+	// storageParts names what of the state_dir fails, as the storage alarm last said it ("" when none).
+	storageParts string
+	checking     bool
 
 	plan   *Plan
 	engine *rules.Engine
@@ -235,7 +273,7 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 	}
 	if st != nil {
 		if err := eng.Restore(*st); err != nil {
-			return fmt.Errorf("alarm state: %w", err)
+			return fmt.Errorf("%w: %w", errRestore, err)
 		}
 	}
 	a.plan, a.engine, a.units = p, eng, units
@@ -292,8 +330,9 @@ func (a *runner) loop(ctx context.Context) {
 			a.actTick(now)
 			if a.engine.Learns() && now.Sub(a.savedAt) >= learnedSaveEvery {
 				// Learned baselines change without transitions; keep them across a crash too.
-				a.saveState(now)
+				a.saveState()
 			}
+			a.checkStorage()
 			if a.opt.Alive != nil {
 				a.opt.Alive(a.vitals(now))
 			}
@@ -321,13 +360,6 @@ func (a *runner) loop(ctx context.Context) {
 // learnedSaveEvery is how often the alarm state is saved for its learned baselines alone.
 const learnedSaveEvery = 10 * time.Minute
 
-func (a *runner) saveState(now time.Time) {
-	a.savedAt = now
-	if err := store.Save(a.statePath, a.engine.Snapshot()); err != nil {
-		a.log.Error("saving alarm state", "err", err)
-	}
-}
-
 func (a *runner) reading(r *reading.Reading) {
 	a.stats.readings++
 	a.commit(a.engine.Eval(r, a.trs[:0]))
@@ -347,7 +379,11 @@ func (a *runner) reading(r *reading.Reading) {
 }
 
 // commit makes transitions durable, then saves the engine's state. The journal comes first: after a crash
-// between the two, the journal still holds the transition, and seq never goes backwards.
+// between the two, the journal still holds the transition, and the next start goes on from its seq.
+//
+// When the state_dir cannot be written, the transitions are delivered all the same (from memory), the
+// seq is written in place first (a restart must not hand out a seq already published), and the gateway
+// raises its storage alarm.
 func (a *runner) commit(trs []contract.Alarm) {
 	a.trs = trs[:0]
 	if len(trs) == 0 {
@@ -355,11 +391,17 @@ func (a *runner) commit(trs []contract.Alarm) {
 	}
 	a.act(trs) // outputs first: a relay must not wait for the journal's fsync
 	a.stats.transitions += uint64(len(trs))
+	seq := trs[len(trs)-1].Seq
+	if a.storageParts != "" || a.stateErr != nil {
+		a.saveSeq(seq)
+	}
 	if err := a.out.Transitions(trs); err != nil {
 		a.stats.journalErrors++
-		a.log.Error("journal: transitions not durable; publishing anyway", "err", err)
+		a.ratelog.Log(a.log, slog.LevelError, "transitions", "journal: transitions not written to disk; delivering them from memory", "err", err)
 	}
-	a.saveState(time.Now())
+	if !a.saveState() {
+		a.saveSeq(seq)
+	}
 	a.mu.Lock()
 	for i := range trs {
 		t := &trs[i]
@@ -378,6 +420,72 @@ func (a *runner) commit(trs []contract.Alarm) {
 			a.opt.OnTransition(t)
 		}
 	}
+	a.checkStorage()
+}
+
+// saveState saves the engine's state and reports whether it worked.
+func (a *runner) saveState() bool {
+	a.lastSaveTry = time.Now()
+	a.savedAt = a.lastSaveTry
+	err := store.Save(a.statePath, a.plan.Config.Gateway.ID, a.engine.Snapshot())
+	if err != nil {
+		a.ratelog.Log(a.log, slog.LevelError, "state", "saving alarm state", "err", err)
+	}
+	a.mu.Lock()
+	a.stateErr = err
+	a.mu.Unlock()
+	return err == nil
+}
+
+func (a *runner) saveSeq(seq uint64) {
+	if err := store.SaveSeq(a.seqPath, seq); err != nil {
+		a.ratelog.Log(a.log, slog.LevelError, "seq", "cannot write the seq file either; a restart now could hand out a seq again", "err", err)
+	}
+}
+
+// durable is the link's Durable (a Link built by hand may leave it out: always durable).
+func (a *runner) durable() error {
+	if a.out.Durable == nil {
+		return nil
+	}
+	return a.out.Durable()
+}
+
+// checkStorage raises the gateway's storage alarm while its state_dir cannot be written (the journal, or
+// the alarm state), and clears it once both work again. A failed state save is retried here once a second.
+func (a *runner) checkStorage() {
+	if a.checking {
+		return // the alarm's own transition is being committed
+	}
+	if a.stateErr != nil && time.Since(a.lastSaveTry) >= time.Second {
+		a.saveState()
+	}
+	var parts []string
+	var errs []error
+	if err := a.durable(); err != nil {
+		parts, errs = append(parts, "journal"), append(errs, err)
+	}
+	if a.stateErr != nil {
+		parts, errs = append(parts, "state"), append(errs, fmt.Errorf("alarm state: %w", a.stateErr))
+	}
+	what := strings.Join(parts, "+")
+	if what == a.storageParts && (what == "") == !a.engine.SystemActive(storageAlarm.What) {
+		return
+	}
+	var trs []contract.Alarm
+	now := time.Now()
+	if what != "" {
+		msg := fmt.Sprintf("gateway %s cannot write its state_dir %s: %v. Alarms are still delivered, from memory; a restart now would lose those not yet written. Free space, or replace the storage.",
+			a.plan.Config.Gateway.ID, a.plan.Config.Gateway.StateDir, errors.Join(errs...))
+		trs = a.engine.RaiseSystem(storageAlarm, strings.ReplaceAll(msg, "\n", "; "), now, nil)
+	} else {
+		trs = a.engine.ClearSystem(storageAlarm.What, fmt.Sprintf("gateway %s writes its state_dir again; the transitions held in memory are on disk",
+			a.plan.Config.Gateway.ID), now, nil)
+	}
+	a.storageParts = what
+	a.checking = true
+	a.commit(trs)
+	a.checking = false
 }
 
 func (a *runner) command(c delivery.Inbound) {
@@ -389,7 +497,7 @@ func (a *runner) command(c delivery.Inbound) {
 		a.commit(trs)
 	}
 	if err != nil {
-		a.log.Warn("command refused", "command", c.Kind, "err", err)
+		a.ratelog.Log(a.log, slog.LevelWarn, "refused:"+c.Broker, "command refused", "broker", c.Broker, "command", contract.Printable(c.Kind), "err", err)
 	}
 	a.out.Answer(contract.NewResult(cmd, err))
 }

@@ -60,7 +60,9 @@ func (f *fakeOutbox) Flush(ctx context.Context) error {
 
 // link is the fake as the agent's delivery link.
 func (f *fakeOutbox) link() *Link {
-	return &Link{Outbox: f, Monitor: f, Flush: f.Flush, Close: f.Close}
+	l := &Link{Outbox: f, Monitor: f, Flush: f.Flush, Close: f.Close}
+	l.complete()
+	return l
 }
 
 func (f *fakeOutbox) Health() error                   { return nil }

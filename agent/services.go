@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -23,7 +25,10 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 	var b *broker.Broker
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
 		var err error
-		if b, err = broker.Start(addr, log); err != nil {
+		lim := broker.DefaultLimits
+		lim.Reserved = contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID).Base() + "/"
+		lim.OwnClient = "rackwatch-" + cfg.Gateway.ID
+		if b, err = broker.StartWith(addr, log, lim); err != nil {
 			return nil, err
 		}
 		c := *cfg
@@ -40,7 +45,7 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 	if err := d.Restore(restored); err != nil {
 		log.Warn("restoring retained alarm states", "err", err)
 	}
-	link := &Link{Outbox: d, Inbox: d, Monitor: d, Flush: d.Flush, Close: d.Close}
+	link := &Link{Outbox: d, Inbox: d, Monitor: d, Flush: d.Flush, Close: d.Close, Durable: d.JournalErr}
 	if b != nil {
 		link.Broker = b.Addr()
 		// Say "offline" while the embedded broker is still up, then stop it.
@@ -53,8 +58,16 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 	return link, nil
 }
 
-// Health implements httpapi.Source.
-func (a *runner) Health() error { return a.out.Health() }
+// Health implements httpapi.Source: the delivery's health (brokers, journal) and the alarm state's.
+func (a *runner) Health() error {
+	a.mu.Lock()
+	serr := a.stateErr
+	a.mu.Unlock()
+	if serr != nil {
+		serr = fmt.Errorf("alarm state cannot be saved: %w", serr)
+	}
+	return errors.Join(a.out.Health(), serr)
+}
 
 // WriteMetrics implements httpapi.Source.
 func (a *runner) WriteMetrics(w *promtext.Writer) {

@@ -5,26 +5,59 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/rackwatch/rackwatch/agent/ratelog"
 )
 
 // Broker is a running in-process MQTT broker.
 type Broker struct {
 	closing *atomic.Bool
 	srv     *mqtt.Server
+	bounds  *bounds
 	addr    string
 	once    sync.Once
 	cerr    error
 }
 
-// Start listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients until
-// Close. Retained messages and sessions live in memory only.
+// Limits bound what clients of the embedded broker can make it hold: it runs inside the agent, on a
+// gateway with a few MiB to spare, and anyone who can reach its port is a client.
+type Limits struct {
+	// MaxPacket is the largest MQTT packet accepted; a client sending a larger one is disconnected.
+	MaxPacket uint32
+	// MaxClients bounds the sessions, connected or kept for a client that went away; further clients are
+	// refused (CONNACK "not authorized", or "server unavailable" once that many are connected).
+	MaxClients int
+	// MaxRetained and MaxRetainedBytes bound the retained messages (count, and bytes of topics and
+	// payloads). A retained publication beyond them is delivered to the current subscribers but not kept.
+	// Topics under Reserved (the gateway's own, <prefix>/<gateway>/) are exempt: the gateway's alarm
+	// states must be retained whatever other clients did.
+	MaxRetained      int
+	MaxRetainedBytes int
+	Reserved         string
+	// OwnClient is the gateway's own client id: it is always admitted, however many sessions others hold.
+	OwnClient string
+}
+
+// DefaultLimits are the embedded broker's bounds unless StartWith says otherwise: far above what a
+// gateway's dashboards and consoles need (an alarm is about 1 KiB), far below the gateway's memory.
+var DefaultLimits = Limits{MaxPacket: 256 << 10, MaxClients: 64, MaxRetained: 4096, MaxRetainedBytes: 4 << 20}
+
+// Start is StartWith with DefaultLimits.
 func Start(addr string, log *slog.Logger) (*Broker, error) {
+	return StartWith(addr, log, DefaultLimits)
+}
+
+// StartWith listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients
+// until Close, within lim. Retained messages and sessions live in memory only.
+func StartWith(addr string, log *slog.Logger, lim Limits) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -34,6 +67,11 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	caps.MaximumInflight = 256
 	caps.MaximumClientWritesPending = 256
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
+	caps.MaximumPacketSize = lim.MaxPacket
+	if lim.MaxClients > 0 {
+		// One more for the gateway's own client; the sessions are counted by the bounds hook.
+		caps.MaximumClients = int64(lim.MaxClients) + 1
+	}
 	closing := new(atomic.Bool)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
@@ -42,7 +80,8 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		// mochi logs every connect at info; that belongs at debug in an agent's log.
 		Logger: slog.New(quieter{log.Handler(), closing}).With("component", "embedded-broker"),
 	})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
+	bd := &bounds{lim: lim, srv: srv, log: log.With("component", "embedded-broker"), rl: ratelog.New(time.Minute, 0), sizes: map[string]int{}}
+	if err := srv.AddHook(bd, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	// Listen ourselves so that a busy port is reported now, not later from Serve's goroutine.
@@ -59,7 +98,12 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		srv.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	return &Broker{closing: closing, srv: srv, addr: ln.Addr().String()}, nil
+	return &Broker{closing: closing, srv: srv, bounds: bd, addr: ln.Addr().String()}, nil
+}
+
+// Refused counts what the limits refused: clients, and retained messages not kept.
+func (b *Broker) Refused() (clients, retained uint64) {
+	return b.bounds.refusedClients.Load(), b.bounds.refusedRetained.Load()
 }
 
 // Addr is the address the broker listens on, with the real port when Start was given port 0.
@@ -120,17 +164,71 @@ func (q quieter) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (q quieter) WithGroup(g string) slog.Handler { return quieter{q.Handler.WithGroup(g), q.closing} }
 
-// allowAll lets every client connect and use every topic: the embedded broker listens where the config
-// says (loopback by default) and is as open as that address. It is written here rather than taken from
-// mochi's auth package, which would link a second YAML library into the binary for its ledger files.
-type allowAll struct{ mqtt.HookBase }
+// bounds lets every client connect and use every topic, within Limits: the embedded broker listens where
+// the config says (loopback by default) and is as open as that address. It is written here rather than
+// taken from mochi's auth package, which would link a second YAML library into the binary for its ledger
+// files.
+type bounds struct {
+	mqtt.HookBase
+	lim Limits
+	srv *mqtt.Server
+	log *slog.Logger
+	rl  *ratelog.Limiter
 
-func (*allowAll) ID() string { return "allow-all" }
+	mu    sync.Mutex
+	sizes map[string]int // retained topics outside Reserved, and their bytes
+	total int
 
-func (*allowAll) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	refusedClients, refusedRetained atomic.Uint64
 }
 
-func (*allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+func (*bounds) ID() string { return "bounds" }
 
-func (*allowAll) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+func (*bounds) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+}
+
+// OnConnectAuthenticate admits a client unless MaxClients sessions exist already (sessions kept for
+// clients that went away count: each holds queued messages), and it is not one of them coming back.
+func (h *bounds) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	if h.lim.MaxClients <= 0 {
+		return true
+	}
+	if _, known := h.srv.Clients.Get(cl.ID); known || cl.ID == h.lim.OwnClient || h.srv.Clients.Len() < h.lim.MaxClients {
+		return true
+	}
+	h.refusedClients.Add(1)
+	h.rl.Log(h.log, slog.LevelWarn, "clients", "embedded broker: refusing a client; too many sessions",
+		"client", cl.ID, "remote", cl.Net.Remote, "max_clients", h.lim.MaxClients)
+	return false
+}
+
+func (*bounds) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+// OnPublish keeps retained messages within MaxRetained and MaxRetainedBytes: beyond them a retained
+// publication still reaches the current subscribers, but is not kept.
+func (h *bounds) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if !pk.FixedHeader.Retain || h.lim.Reserved != "" && strings.HasPrefix(pk.TopicName, h.lim.Reserved) {
+		return pk, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old, had := h.sizes[pk.TopicName]
+	if len(pk.Payload) == 0 { // clears the retained message
+		delete(h.sizes, pk.TopicName)
+		h.total -= old
+		return pk, nil
+	}
+	size := len(pk.TopicName) + len(pk.Payload)
+	if (!had && h.lim.MaxRetained > 0 && len(h.sizes) >= h.lim.MaxRetained) ||
+		(h.lim.MaxRetainedBytes > 0 && size > old && h.total-old+size > h.lim.MaxRetainedBytes) {
+		pk.FixedHeader.Retain = false
+		h.refusedRetained.Add(1)
+		h.rl.Log(h.log, slog.LevelWarn, "retained", "embedded broker: not retaining a message; the retained messages are at their bound",
+			"client", cl.ID, "topic", pk.TopicName, "max_retained", h.lim.MaxRetained, "max_retained_bytes", h.lim.MaxRetainedBytes)
+		return pk, nil
+	}
+	h.sizes[pk.TopicName] = size
+	h.total += size - old
+	return pk, nil
+}

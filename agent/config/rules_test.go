@@ -38,6 +38,7 @@ func TestRuleValidation(t *testing.T) {
 		{`  - {id: a, above: 1}`, "match is required"},
 		{`  - {id: a, match: {sensor: "[a"}, above: 1}`, "malformed"},
 		{`  - {id: a, match: {channel: t}, above: 1, flap: true}`, `unknown key "flap"`},
+		{`  - {id: rackwatch, match: {channel: t}, above: 1}`, "reserved for the gateway's own alarms"},
 	} {
 		_, err := Parse("r.yaml", []byte(rulesHead+c.rule+"\n"))
 		switch {

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -70,13 +71,14 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
-	tt := time.Time(t)
-	if tt.IsZero() {
+	tt := time.Time(t).UTC()
+	if tt.IsZero() || tt.Year() < 0 || tt.Year() > 9999 {
+		// RFC 3339 has four-digit years: a clock that far off (a corrupt RTC) has no valid time to give.
 		return []byte("null"), nil
 	}
 	b := make([]byte, 0, 32)
 	b = append(b, '"')
-	b = tt.UTC().AppendFormat(b, TimeFormat)
+	b = tt.AppendFormat(b, TimeFormat)
 	return append(b, '"'), nil
 }
 
@@ -119,11 +121,14 @@ type wire struct {
 	Labels       map[string]string `json:"labels"`
 }
 
-// MarshalJSON writes the contract's alarm object, times in RFC 3339 UTC with milliseconds.
+// MarshalJSON writes the contract's alarm object, times in RFC 3339 UTC with milliseconds. It cannot fail,
+// whatever the fields hold: a value or threshold that is NaN or infinite is written as null (JSON has no
+// such numbers, and an alarm that cannot be encoded would never be published), a time outside RFC 3339's
+// years as null, invalid UTF-8 as U+FFFD.
 func (a Alarm) MarshalJSON() ([]byte, error) {
 	w := wire{Gateway: a.Gateway, Site: a.Site, Key: a.Key, Rule: a.Rule, Sensor: a.Sensor, Channel: a.Channel,
-		Severity: a.Severity, State: a.State, Acked: a.Acked, AckedBy: a.AckedBy, Value: a.Value, Unit: a.Unit,
-		Threshold: a.Threshold, Since: jsonTime(a.Since), Time: jsonTime(a.Time), Seq: a.Seq, Episode: a.Episode,
+		Severity: a.Severity, State: a.State, Acked: a.Acked, AckedBy: a.AckedBy, Value: finite(a.Value), Unit: a.Unit,
+		Threshold: finite(a.Threshold), Since: jsonTime(a.Since), Time: jsonTime(a.Time), Seq: a.Seq, Episode: a.Episode,
 		Event: a.Event, Message: a.Message, Labels: a.Labels}
 	if a.ShelvedUntil != nil {
 		t := jsonTime(*a.ShelvedUntil)
@@ -150,6 +155,14 @@ func (a *Alarm) UnmarshalJSON(b []byte) error {
 		a.ShelvedUntil = &t
 	}
 	return nil
+}
+
+// finite returns p, or nil when it points to NaN or an infinity.
+func finite(p *float64) *float64 {
+	if p == nil || math.IsNaN(*p) || math.IsInf(*p, 0) {
+		return nil
+	}
+	return p
 }
 
 // Float returns a pointer to v, for the optional Value and Threshold fields.

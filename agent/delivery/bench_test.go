@@ -1,12 +1,16 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	mrand "math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,4 +188,113 @@ func rssFields(s string) (hwm, anon int) {
 	hwm, _ = strconv.Atoi(f[1])
 	anon, _ = strconv.Atoi(f[2])
 	return hwm, anon
+}
+
+// BenchmarkFlappingBroker: alarm latency while the broker restarts every 2 to 5 s (down for a few hundred
+// ms each time), as measured for the issue: from Transitions returning to the event at a subscriber with a
+// persistent session. One alarm every 0.3 to 1 s for FLAP_SECONDS (default 60). Run with -benchtime 1x.
+func BenchmarkFlappingBroker(b *testing.B) {
+	mq := mosquittotest.Start(b, mosquittotest.Options{})
+	secs, _ := strconv.Atoi(os.Getenv("FLAP_SECONDS"))
+	if secs <= 0 {
+		secs = 60
+	}
+	keepalive := cmp.Or(os.Getenv("FLAP_KEEPALIVE"), "30s")
+	cfg := testConfig(b, b.TempDir(), "  brokers:\n    - {url: "+mq.URL+", keepalive: "+keepalive+"}\n  readings: {disabled: true}")
+	var mu sync.Mutex
+	sent := map[uint64]time.Time{}
+	var lat []time.Duration
+	onMsg := func(m mqtt.Received) {
+		var a contract.Alarm
+		if json.Unmarshal(m.Payload, &a) != nil {
+			return
+		}
+		mu.Lock()
+		if at, ok := sent[a.Seq]; ok {
+			lat = append(lat, time.Since(at))
+			delete(sent, a.Seq)
+		}
+		mu.Unlock()
+	}
+	stop, stopSub := make(chan struct{}), make(chan struct{})
+	var wg, subWG sync.WaitGroup
+	wg.Add(1)
+	subWG.Add(1)
+	go func() { // the subscriber: a persistent session, reconnecting at once
+		defer subWG.Done()
+		for {
+			cl, err := mqtt.Connect(context.Background(), mqtt.Config{URL: mq.URL, ClientID: "flap-sub", KeepAlive: 5 * time.Second,
+				Subscribe: map[string]byte{"rackwatch/gw1/events": 1}, OnMessage: onMsg, ConnectTimeout: time.Second})
+			if err == nil {
+				select {
+				case <-cl.Lost():
+				case <-stopSub:
+					cl.Disconnect(0)
+					return
+				}
+			}
+			select {
+			case <-stopSub:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	go func() { // the broker: up 2-5 s, down 0.1-0.5 s
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(2000+mrand.IntN(3000)) * time.Millisecond):
+			}
+			mq.Stop()
+			time.Sleep(time.Duration(100+mrand.IntN(400)) * time.Millisecond)
+			mq.Start()
+		}
+	}()
+	d, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	var seq uint64
+	for time.Now().Before(end) {
+		seq++
+		if err := d.Transitions([]contract.Alarm{transition(seq, "smoke", "room", "smoke")}); err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		sent[seq] = time.Now()
+		mu.Unlock()
+		time.Sleep(time.Duration(300+mrand.IntN(700)) * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait() // the broker was just started again and stays up: what is still on its way arrives
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		mu.Lock()
+		n := len(lat)
+		mu.Unlock()
+		if n >= int(seq) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stopSub)
+	subWG.Wait()
+	closeDelivery2(d)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		b.Fatal("nothing arrived")
+	}
+	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))].Seconds() }
+	b.ReportMetric(q(0.5), "p50-s")
+	b.ReportMetric(q(0.9), "p90-s")
+	b.ReportMetric(lat[len(lat)-1].Seconds(), "max-s")
+	b.ReportMetric(float64(len(lat)), "alarms")
+	b.Logf("%d alarms, %d measured: p50 %.2fs p90 %.2fs max %.2fs", seq, len(lat), q(0.5), q(0.9), lat[len(lat)-1].Seconds())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/journal"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/ratelog"
 	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
@@ -37,11 +38,17 @@ func JournalDir(stateDir string) string { return filepath.Join(stateDir, "journa
 var (
 	maxInFlight     = 32
 	readingsQueue   = 256
-	checkpointEvery = time.Second
+	resultsQueue    = 16
+	checkpointEvery = time.Second // also how often a journal that cannot write is retried
 	backoffBase     = 500 * time.Millisecond
 	backoffMax      = 30 * time.Second
 	offlineTimeout  = 2 * time.Second
-	stableAfter     = 10 * time.Second // a connection that lasted this long resets the backoff
+	// writeTimeout bounds one write to a broker that stopped reading; past it the connection is dropped.
+	writeTimeout = 10 * time.Second
+	// journalFS is the journal's file system (tests inject faults through it).
+	journalFS journal.FS = journal.OS
+	// logEvery is how often a repeated log line of one kind is written (the others are counted).
+	logEvery = time.Minute
 )
 
 // Delivery is the running fan-out. Create it with Open and stop it with Close.
@@ -59,6 +66,9 @@ type Delivery struct {
 	cmds     chan Inbound
 	filter   filter
 	cmdsLost atomic.Uint64
+	// cmdsRefused counts commands refused before they were read: too large, or retained.
+	cmdsRefused atomic.Uint64
+	ratelog     *ratelog.Limiter
 
 	runCtx context.Context
 	stop   context.CancelFunc
@@ -75,14 +85,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Delivery,
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "delivery")
-	j, err := journal.Open(JournalDir(cfg.Gateway.StateDir), journal.Options{MaxSize: int64(cfg.Journal.MaxSize), Log: log})
+	j, err := journal.Open(JournalDir(cfg.Gateway.StateDir), journal.Options{MaxSize: int64(cfg.Journal.MaxSize), Log: log, FS: journalFS})
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
 	topics := contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID)
 	d := &Delivery{
 		cfg: cfg, log: log, j: j, topics: topics,
-		cmds: make(chan Inbound, 64), states: map[string][]byte{},
+		cmds: make(chan Inbound, 64), states: map[string][]byte{}, ratelog: ratelog.New(logEvery, 0),
 	}
 	d.filter.init(cfg.MQTT.Readings, topics)
 	d.runCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -134,6 +144,7 @@ func dialable(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// checkpoints saves the cursors and, while the journal cannot write, retries it, once a second.
 func (d *Delivery) checkpoints(ctx context.Context) {
 	tk := time.NewTicker(checkpointEvery)
 	defer tk.Stop()
@@ -142,15 +153,32 @@ func (d *Delivery) checkpoints(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tk.C:
+			if d.j.Err() != nil && d.j.Retry() == nil {
+				for _, t := range d.targets {
+					t.poke()
+				}
+			}
 			if err := d.j.Checkpoint(); err != nil {
-				d.log.Warn("saving journal cursors", "err", err)
+				d.ratelog.Log(d.log, slog.LevelWarn, "cursors", "saving journal cursors", "err", err)
 			}
 		}
 	}
 }
 
+// JournalErr says why transitions are not being written to disk now (they are delivered from memory
+// meanwhile), or nil when the journal works.
+func (d *Delivery) JournalErr() error {
+	if err := d.j.Err(); err != nil {
+		return fmt.Errorf("journal %s cannot write: %w", d.j.Dir(), err)
+	}
+	return nil
+}
+
 // Transitions appends the alarms to the journal and returns once they are on disk (one fsync for the
 // batch, shared with concurrent callers). Publishing happens afterwards, per broker, in order.
+//
+// When the journal cannot write (a full or failing disk), the transitions are delivered all the same,
+// from memory, and the error wraps journal.ErrNotDurable.
 func (d *Delivery) Transitions(as []contract.Alarm) error {
 	if len(as) == 0 {
 		return nil
@@ -172,11 +200,14 @@ func (d *Delivery) Transitions(as []contract.Alarm) error {
 		}
 		d.statesMu.Unlock()
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, journal.ErrNotDurable) {
 		return fmt.Errorf("delivery: %w", err)
 	}
 	for _, t := range d.targets {
 		t.poke()
+	}
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
 	}
 	return nil
 }
@@ -189,7 +220,18 @@ func (d *Delivery) command(broker, topic string, payload []byte, retained bool) 
 	kind := topic[strings.LastIndexByte(topic, '/')+1:]
 	if retained {
 		// A retained command would be replayed on every reconnect and acknowledge things again.
-		d.log.Warn("ignoring a retained command; publish commands without the retain flag", "broker", broker, "topic", topic)
+		d.cmdsRefused.Add(1)
+		d.ratelog.Log(d.log, slog.LevelWarn, "retained:"+broker, "ignoring a retained command; publish commands without the retain flag",
+			"broker", broker, "topic", contract.Printable(topic))
+		return
+	}
+	if len(payload) > contract.MaxCommandSize {
+		// Refused by its size alone, before anything copies or parses it.
+		d.cmdsRefused.Add(1)
+		err := fmt.Errorf("%s: %w: payload of %d bytes is larger than %d", contract.Printable(kind), contract.ErrBadCommand,
+			len(payload), contract.MaxCommandSize)
+		d.ratelog.Log(d.log, slog.LevelWarn, "toolarge:"+broker, "command refused", "broker", broker, "err", err)
+		d.Answer(contract.NewResult(contract.Command{Kind: kind}, err))
 		return
 	}
 	d.cmdMu.RLock()
@@ -200,26 +242,36 @@ func (d *Delivery) command(broker, topic string, payload []byte, retained bool) 
 	select {
 	case d.cmds <- Inbound{Kind: kind, Payload: append([]byte(nil), payload...), Broker: broker}:
 	default:
-		if d.cmdsLost.Add(1) == 1 {
-			d.log.Warn("command queue full; dropping commands", "broker", broker, "topic", topic)
-		}
+		d.cmdsLost.Add(1)
+		d.ratelog.Log(d.log, slog.LevelWarn, "cmdqueue", "command queue full; dropping commands", "broker", broker, "topic", contract.Printable(topic))
 	}
 }
 
-// Answer publishes a command's result on …/cmd/result (QoS 1, not retained) to every connected broker.
+// Answer publishes a command's result on …/cmd/result (QoS 1, not retained) to every connected broker. It
+// never blocks: the result is queued for each broker's own goroutine (a broker that stopped reading must
+// not hold up the rules loop that answers), and dropped, counted, where that queue is full.
 func (d *Delivery) Answer(r contract.Result) {
 	m := mqtt.Message{Topic: d.topics.Result(), Payload: r.JSON(), QoS: 1}
 	for _, t := range d.targets {
-		if cl := t.current(); cl != nil {
-			cl.Publish(m)
+		if t.current() == nil {
+			continue
+		}
+		select {
+		case t.results <- m:
+		default:
+			t.resultsLost.Add(1)
 		}
 	}
 }
 
-// Health is nil when every broker is connected; otherwise it names each broker that is not and why
-// (wrong CA, refused login, connection refused, …).
+// Health is nil when every broker is connected and the journal writes; otherwise it names each broker
+// that is not connected and why (wrong CA, refused login, connection refused, …), and why the journal
+// cannot write.
 func (d *Delivery) Health() error {
 	var errs []error
+	if err := d.JournalErr(); err != nil {
+		errs = append(errs, fmt.Errorf("%w (%d transitions held in memory, delivered from there)", err, d.j.Stats().Memory))
+	}
 	for _, t := range d.targets {
 		if err := t.health(); err != nil {
 			errs = append(errs, err)
@@ -288,7 +340,7 @@ func statusPayload(state string, at time.Time) []byte {
 // brokerSettings turns one broker's config into connection settings; an error is a configuration
 // problem (unreadable CA, missing password).
 func (d *Delivery) brokerSettings(b *config.Broker) (mqtt.Config, error) {
-	mc := mqtt.Config{URL: b.URL, ClientID: b.ClientID, Username: b.Username, KeepAlive: b.KeepAlive.D()}
+	mc := mqtt.Config{URL: b.URL, ClientID: b.ClientID, Username: b.Username, KeepAlive: b.KeepAlive.D(), WriteTimeout: writeTimeout}
 	if mc.ClientID == "" {
 		mc.ClientID = "rackwatch-" + d.cfg.Gateway.ID
 	}

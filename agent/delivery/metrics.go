@@ -22,6 +22,7 @@ func (d *Delivery) WriteMetrics(w *promtext.Writer) {
 		{"rackwatch_mqtt_readings_shed_total", "Readings not sent to the broker: queue full, disconnected, or alarm backlog first.", promtext.Counter, func(t *target) uint64 { return t.shed.Load() }},
 		{"rackwatch_mqtt_connects_total", "Successful connections.", promtext.Counter, func(t *target) uint64 { return t.connects.Load() }},
 		{"rackwatch_mqtt_connect_failures_total", "Failed connection attempts.", promtext.Counter, func(t *target) uint64 { return t.failures.Load() }},
+		{"rackwatch_mqtt_results_dropped_total", "Command results not sent to the broker because its queue was full.", promtext.Counter, func(t *target) uint64 { return t.resultsLost.Load() }},
 	}
 	for _, m := range ms {
 		w.Family(m.name, m.help, m.typ)
@@ -40,8 +41,20 @@ func (d *Delivery) WriteMetrics(w *promtext.Writer) {
 		{"rackwatch_journal_coalesced_total", "Older transitions of an alarm dropped because the journal reached max_size (the latest state of every alarm is kept).", promtext.Counter, int64(st.Coalesced)},
 		{"rackwatch_journal_overflow_total", "Appends that left the journal above max_size.", promtext.Counter, int64(st.Overflow)},
 		{"rackwatch_journal_corrupt_tails_total", "Torn or corrupt journal tails cut off at start.", promtext.Counter, int64(st.Corrupt)},
+		{"rackwatch_journal_damaged_total", "Damaged records skipped inside journal segments at start (each one lost).", promtext.Counter, int64(st.Damaged)},
+		{"rackwatch_journal_write_errors_total", "Journal writes, fsyncs and retries that failed.", promtext.Counter, int64(st.WriteErrors)},
+		{"rackwatch_journal_memory_transitions", "Transitions held in memory because the journal cannot write to disk (delivered from there).", promtext.Gauge, int64(st.Memory)},
+		{"rackwatch_journal_writable", "1 when the journal writes to disk, 0 while it cannot (transitions are then held in memory).", promtext.Gauge, b2i(d.j.Err() == nil)},
 		{"rackwatch_commands_dropped_total", "Commands dropped because the agent did not keep up.", promtext.Counter, int64(d.cmdsLost.Load())},
+		{"rackwatch_commands_refused_total", "Commands refused before they were read: larger than the size limit, or retained.", promtext.Counter, int64(d.cmdsRefused.Load())},
 	} {
 		w.One(g.name, g.help, g.typ, float64(g.v))
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

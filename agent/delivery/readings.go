@@ -11,7 +11,8 @@ import (
 )
 
 // filter decides which readings are worth publishing: a change beyond the deadband, a change of quality,
-// or nothing published for `every`.
+// or nothing published for about `every` (the heartbeat). It also keeps every channel's latest reading,
+// published or not, for the brokers that connect (or reconnect) later.
 type filter struct {
 	mu       sync.Mutex
 	last     map[chanKey]*lastPub
@@ -29,9 +30,15 @@ type chanKey struct {
 
 type lastPub struct {
 	topic string
-	value float64
+	value float64 // the last value published, its quality and time
 	good  bool
 	at    time.Time
+	// The latest reading seen, published or not.
+	cur     float64
+	curGood bool
+	curErr  error
+	curUnit string
+	curAt   time.Time
 }
 
 func (f *filter) init(p config.ReadingsPolicy, topics contract.Topics) {
@@ -39,22 +46,45 @@ func (f *filter) init(p config.ReadingsPolicy, topics contract.Topics) {
 	f.every, f.deadband, f.qos, f.disabled, f.topics = p.Every.D(), p.Deadband, byte(p.QoS), p.Disabled, topics
 }
 
-// pass reports whether r should be published and returns its topic. The per-channel state is allocated
-// once; afterwards a reading costs a map lookup.
-func (f *filter) pass(r *reading.Reading) (string, bool) {
+// heartbeatSlack is the part of `every` by which a heartbeat may come early. Readings arrive at their
+// poll interval give or take scheduling jitter; with `every` equal to the poll interval, a reading that
+// comes a millisecond early must not wait for the next poll (twice `every` after the last one).
+const heartbeatSlack = 4 // every/4
+
+// pass reports whether r should be published and returns its topic; either way r becomes the channel's
+// current reading. The per-channel state is allocated once; afterwards a reading costs a map lookup.
+func (f *filter) pass(r *reading.Reading, unit string) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := chanKey{r.Sensor, r.Channel}
 	lp := f.last[k]
-	if lp == nil {
+	good := r.Good()
+	first := lp == nil
+	if first {
 		lp = &lastPub{topic: f.topics.Reading(r.Sensor, string(r.Channel))}
 		f.last[k] = lp
-	} else if good := r.Good(); good == lp.good && r.At.Sub(lp.at) < f.every &&
+	}
+	lp.cur, lp.curGood, lp.curErr, lp.curUnit, lp.curAt = r.Value, good, r.Err, unit, r.At
+	if !first && good == lp.good && r.At.Sub(lp.at) < f.every-f.every/heartbeatSlack &&
 		(!good || math.Abs(r.Value-lp.value) <= f.deadband) {
 		return "", false
 	}
-	lp.value, lp.good, lp.at = r.Value, r.Good(), r.At
+	lp.value, lp.good, lp.at = r.Value, good, r.At
 	return lp.topic, true
+}
+
+// current appends every channel's latest reading to dst, for a broker that just connected.
+func (f *filter) current(dst []rentry) []rentry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, lp := range f.last {
+		e := rentry{topic: lp.topic, unit: lp.curUnit, value: lp.cur, good: lp.curGood, at: lp.curAt}
+		if !e.good && lp.curErr != nil {
+			e.err = lp.curErr.Error()
+		}
+		dst = append(dst, e)
+	}
+	return dst
 }
 
 // Reading offers one reading for publication. It never blocks: the reading is filtered (deadband,
@@ -64,7 +94,7 @@ func (d *Delivery) Reading(r *reading.Reading, unit string) {
 	if d.filter.disabled {
 		return
 	}
-	topic, ok := d.filter.pass(r)
+	topic, ok := d.filter.pass(r, unit)
 	if !ok {
 		return
 	}
@@ -127,6 +157,14 @@ func (r *ring) push(e rentry) (shed bool) {
 	default:
 	}
 	return shed
+}
+
+// reset empties the ring.
+func (r *ring) reset() {
+	r.mu.Lock()
+	clear(r.buf)
+	r.head, r.n = 0, 0
+	r.mu.Unlock()
 }
 
 func (r *ring) pop() (rentry, bool) {

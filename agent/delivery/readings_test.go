@@ -57,7 +57,7 @@ func TestFilterDeadbandHeartbeatQuality(t *testing.T) {
 		if s.bad {
 			r.Quality = reading.Bad
 		}
-		topic, ok := f.pass(&r)
+		topic, ok := f.pass(&r, "°C")
 		if ok != s.pass {
 			t.Fatalf("step %d (%+v): pass = %v", i, s, ok)
 		}

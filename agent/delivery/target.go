@@ -27,6 +27,8 @@ type target struct {
 	wake     chan struct{}
 	retryNow chan struct{} // cuts a reconnect backoff short (the last gasp)
 	ring     ring
+	// results are command results waiting to be published by this broker's goroutine.
+	results chan mqtt.Message
 
 	acked atomic.Uint64 // highest journal id acknowledged by this broker
 
@@ -36,11 +38,12 @@ type target struct {
 	lastErr    error
 	downSince  time.Time
 
-	published, connects, failures, shed, readingsOut atomic.Uint64
+	published, connects, failures, shed, readingsOut, resultsLost atomic.Uint64
 }
 
 func (d *Delivery) newTarget(b *config.Broker) *target {
-	t := &target{d: d, name: b.URL, wake: make(chan struct{}, 1), retryNow: make(chan struct{}, 1), reader: d.j.NewReader(), downSince: time.Now()}
+	t := &target{d: d, name: b.URL, wake: make(chan struct{}, 1), retryNow: make(chan struct{}, 1), reader: d.j.NewReader(),
+		downSince: time.Now(), results: make(chan mqtt.Message, resultsQueue)}
 	t.log = d.log.With("broker", b.URL)
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
@@ -98,9 +101,16 @@ func (t *target) health() error {
 }
 
 // run connects, serves and reconnects with capped exponential backoff and jitter until ctx ends.
+//
+// The backoff starts again from backoffBase after a connection that stayed up past one keepalive, or on
+// which the broker acknowledged transitions: it was serving us. A connection that dies at once (another
+// client with our client id, a broker that accepts and then drops us) keeps backing off. A new transition
+// cuts a long wait short, so that an alarm raised while a flapping broker is away does not sit out the
+// backoff.
 func (t *target) run(ctx context.Context) {
 	var lastLogged string
-	for attempt := 0; ctx.Err() == nil; {
+	rc := reconnect{keepalive: t.stableAfter()}
+	for ctx.Err() == nil {
 		mc := t.mc
 		mc.Will = &mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Offline, time.Now()), QoS: 1, Retain: true}
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -116,22 +126,17 @@ func (t *target) run(ctx context.Context) {
 			t.mu.Unlock()
 			// Say it once per distinct failure, not once per retry; a configuration problem is an error
 			// because retrying will not fix it.
+			unreachable := mqtt.KindOf(err) == mqtt.Unreachable
 			if msg := err.Error(); msg != lastLogged {
 				lastLogged = msg
-				if mqtt.KindOf(err) == mqtt.Unreachable {
+				if unreachable {
 					t.log.Warn("broker unreachable; alarms are kept in the journal and retried", "err", err)
 				} else {
 					t.log.Error("cannot connect to the broker, and retrying will not help: fix the configuration", "err", err)
 				}
 			}
-			delay := driver.Backoff(attempt, backoffBase, backoffMax)
-			delay = delay/2 + rand.N(delay/2+1) // jitter: a site's gateways do not reconnect in lockstep
-			attempt++
-			select {
-			case <-ctx.Done():
+			if !t.wait(ctx, rc.next(), unreachable) {
 				return
-			case <-time.After(delay):
-			case <-t.retryNow:
 			}
 			continue
 		}
@@ -143,7 +148,7 @@ func (t *target) run(ctx context.Context) {
 		t.client, t.catchingUp, t.lastErr = cl, true, nil
 		t.mu.Unlock()
 
-		err = t.serve(ctx, cl)
+		delivered, err := t.serve(ctx, cl)
 
 		t.mu.Lock()
 		t.client, t.lastErr, t.downSince = nil, err, time.Now()
@@ -152,21 +157,69 @@ func (t *target) run(ctx context.Context) {
 			t.goOffline(cl)
 			return
 		}
-		t.log.Warn("lost the broker; reconnecting", "err", err)
+		t.d.ratelog.Log(t.log, slog.LevelWarn, "lost:"+t.name, "lost the broker; reconnecting", "broker", t.name, "err", err)
 		cl.Disconnect(0)
-		// A connection that dies at once (another client with our client id, a broker that accepts and
-		// then drops us) must not turn into a tight reconnect loop: keep backing off until one lasts.
-		if time.Since(connectedAt) > stableAfter {
-			attempt = 0
-			continue
+		rc.lost(time.Since(connectedAt), delivered)
+		if !t.wait(ctx, rc.next(), true) {
+			return
 		}
-		delay := driver.Backoff(attempt, backoffBase, backoffMax)
-		attempt++
+	}
+}
+
+// reconnect is a broker's reconnect policy: capped exponential backoff with jitter, started again after a
+// connection that worked.
+type reconnect struct {
+	attempt   int
+	keepalive time.Duration
+}
+
+// lost notes the loss of a connection that lasted lived, and whether the broker acknowledged transitions on
+// it. One that stayed up past one keepalive, or delivered, worked: the backoff starts again.
+func (r *reconnect) lost(lived time.Duration, delivered bool) {
+	if delivered || lived >= r.keepalive {
+		r.attempt = 0
+	}
+}
+
+// next returns how long to wait before the next attempt, and counts the attempt: backoffBase doubling up to
+// backoffMax, each drawn from its upper half (a site's gateways do not reconnect in lockstep).
+func (r *reconnect) next() time.Duration {
+	d := driver.Backoff(r.attempt, backoffBase, backoffMax)
+	r.attempt++
+	return d/2 + rand.N(d/2+1)
+}
+
+// stableAfter is how long a connection must last to count as working: one keepalive.
+func (t *target) stableAfter() time.Duration {
+	if t.mc.KeepAlive > 0 {
+		return t.mc.KeepAlive
+	}
+	return 30 * time.Second
+}
+
+// wait sleeps out a reconnect delay. A last gasp ends it at once; when alarmsHurry, a new transition cuts
+// it to at most about backoffBase. It reports false when ctx ended.
+func (t *target) wait(ctx context.Context, delay time.Duration, alarmsHurry bool) bool {
+	deadline := time.Now().Add(delay)
+	tm := time.NewTimer(delay)
+	defer tm.Stop()
+	var wake <-chan struct{}
+	if alarmsHurry {
+		wake = t.wake
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
+			return false
+		case <-tm.C:
+			return true
 		case <-t.retryNow:
+			return true
+		case <-wake:
+			wake = nil
+			if short := backoffBase/2 + rand.N(backoffBase/2+1); time.Until(deadline) > short {
+				tm.Reset(short)
+			}
 		}
 	}
 }
@@ -188,12 +241,15 @@ type inflight struct {
 }
 
 // serve publishes the online status, then the journal from this broker's cursor on, in order with at most
-// maxInFlight records unacknowledged, then readings whenever there is no backlog. It returns when the
-// connection is lost or ctx ends.
-func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
-	if err := cl.PublishWait(ctx, mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Online, time.Now()), QoS: 1, Retain: true}); err != nil {
-		return fmt.Errorf("publish online status: %w", err)
-	}
+// maxInFlight records unacknowledged; once the backlog is out, every alarm's current state and every
+// channel's current reading, then readings as they come and command results. It returns when the
+// connection is lost or ctx ends, and whether the broker acknowledged any transition meanwhile.
+func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ error) {
+	// Not waited for: the backlog follows at once, behind it on the same connection.
+	status := cl.Publish(mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Online, time.Now()), QoS: 1, Retain: true})
+	statusDone := status.Done()
+	// Readings queued on an earlier connection are older than the current ones sent below.
+	t.ring.reset()
 	var (
 		q    []inflight
 		buf  []journal.Record
@@ -206,7 +262,7 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 			var err error
 			buf, err = t.reader.Read(sent, maxInFlight-len(q), buf[:0])
 			if err != nil {
-				return err
+				return delivered, err
 			}
 			for i := range buf {
 				r := &buf[i]
@@ -231,8 +287,10 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 			if first {
 				// The backlog is out: make sure the broker holds every alarm's current state, even if it
 				// lost its retained messages (a restart without persistence, the in-memory embedded
-				// broker after our own restart).
+				// broker after our own restart), and has every channel's current reading (the ones read
+				// while it was away were not sent).
 				t.d.republish(cl)
+				t.publishCurrent(cl, &rbuf)
 			}
 			// No backlog: readings may go.
 			for {
@@ -240,9 +298,7 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 				if !ok {
 					break
 				}
-				rbuf = e.appendJSON(rbuf[:0])
-				cl.Publish(mqtt.Message{Topic: e.topic, Payload: append([]byte(nil), rbuf...), QoS: t.d.filter.qos})
-				t.readingsOut.Add(1)
+				t.publishReading(cl, &e, &rbuf)
 			}
 		}
 		var done <-chan struct{}
@@ -256,9 +312,16 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return delivered, ctx.Err()
 		case <-cl.Lost():
-			return cl.Err()
+			return delivered, cl.Err()
+		case <-statusDone:
+			if err := status.Err(); err != nil {
+				return delivered, fmt.Errorf("publish online status: %w", err)
+			}
+			statusDone = nil
+		case m := <-t.results:
+			cl.Publish(m)
 		case <-t.wake:
 		case <-t.ring.ready:
 		case <-done:
@@ -266,12 +329,13 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 			for len(q) > 0 && isDone(q[0].toks[0]) && isDone(q[0].toks[1]) {
 				for _, tk := range q[0].toks {
 					if err := tk.Err(); err != nil {
-						return fmt.Errorf("publish: %w", err)
+						return delivered, fmt.Errorf("publish: %w", err)
 					}
 				}
 				t.acked.Store(q[0].id)
 				t.d.j.Ack(t.name, q[0].id)
 				t.published.Add(1)
+				delivered = true
 				q = q[1:]
 			}
 			if len(q) == 0 {
@@ -279,6 +343,23 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) error {
 			}
 		}
 	}
+}
+
+// publishCurrent sends every channel's current reading, once the backlog is out after connecting.
+func (t *target) publishCurrent(cl *mqtt.Client, rbuf *[]byte) {
+	if t.d.filter.disabled {
+		return
+	}
+	cur := t.d.filter.current(nil)
+	for i := range cur {
+		t.publishReading(cl, &cur[i], rbuf)
+	}
+}
+
+func (t *target) publishReading(cl *mqtt.Client, e *rentry, rbuf *[]byte) {
+	*rbuf = e.appendJSON((*rbuf)[:0])
+	cl.Publish(mqtt.Message{Topic: e.topic, Payload: append([]byte(nil), *rbuf...), QoS: t.d.filter.qos})
+	t.readingsOut.Add(1)
 }
 
 func isDone(t mqtt.Token) bool {

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/rackwatch/rackwatch/agent/promtext"
 )
@@ -23,7 +26,23 @@ type Source interface {
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
+
+	mu         sync.Mutex
+	open, peak int // connections open now, and at most so far
 }
+
+// Bounds of the server: whoever reaches the port must not be able to hold the agent's memory or its
+// connections (a status page and a scrape need a few). Variables so that tests can shrink them.
+var (
+	// maxConns bounds the connections open at once; further ones wait in the kernel's accept queue.
+	maxConns          = 16
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	// idleTimeout closes a kept-alive connection that sends no new request.
+	idleTimeout    = 30 * time.Second
+	maxHeaderBytes = 8 << 10
+)
 
 // Start listens on addr and serves until Close.
 func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
@@ -31,6 +50,7 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
+	ln = netutil.LimitListener(ln, maxConns)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -51,9 +71,32 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		writePage(w, src.Status())
 	})
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	s := &Server{ln: ln}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ConnState: s.connState, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go s.srv.Serve(ln)
 	return s, nil
+}
+
+// connState counts open connections, for /metrics and the tests.
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.open++
+		s.peak = max(s.peak, s.open)
+	case http.StateClosed, http.StateHijacked:
+		s.open--
+	}
+}
+
+// Conns returns the connections open now and the most that were open at once.
+func (s *Server) Conns() (open, peak int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open, s.peak
 }
 
 // Addr is the address the server listens on.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,5 +62,45 @@ func TestEndpoints(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/nothing"); code != 404 {
 		t.Errorf("unknown path: %d", code)
+	}
+}
+
+// Whoever reaches the port cannot hold the agent's connections: at most maxConns are open at once, a
+// connection that sends half a request or stays idle after one is closed, and the page is served again
+// afterwards.
+func TestConnectionsAreBounded(t *testing.T) {
+	oldMax, oldHeader, oldIdle := maxConns, readHeaderTimeout, idleTimeout
+	maxConns, readHeaderTimeout, idleTimeout = 4, 200*time.Millisecond, 200*time.Millisecond
+	defer func() { maxConns, readHeaderTimeout, idleTimeout = oldMax, oldHeader, oldIdle }()
+	srv, err := Start("127.0.0.1:0", &src{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var conns []net.Conn
+	for i := 0; i < 20; i++ {
+		c, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 0 {
+			io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") // then idle, kept alive
+		} else {
+			io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // never finishes its header
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(time.Minute)) // a failure timeout, not a measurement
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("connection %d was never closed by the server: %v", i, err)
+		}
+	}
+	if _, peak := srv.Conns(); peak > 4 {
+		t.Fatalf("%d connections were open at once; the bound is 4", peak)
+	}
+	if code, body := get(t, "http://"+srv.Addr()+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("after the flood: %d %q", code, body)
 	}
 }

@@ -15,9 +15,19 @@
 //	uint32 length of payload | uint32 CRC-32C of payload | payload
 //	payload = uint64 id | int64 unix nanoseconds | uvarint key length | key | data
 //
-// All integers are little-endian. Record ids only grow. A torn or corrupt tail (power lost mid-write) is
-// detected by length and checksum at Open, logged with its offset and cut off; the records before it are
-// kept and nothing after a bad record is ever interpreted.
+// All integers are little-endian. Record ids only grow. The fourth byte of the magic is the format version
+// (FormatVersion); a segment of a newer format is refused at Open with a message saying so, never misread
+// or repaired away.
+//
+// Damage is found by length, checksum and id order. A torn or corrupt tail (power lost mid-write) is logged
+// with its offset and cut off at Open. A damaged record inside a segment (a flipped bit on an SD card) is
+// skipped by resynchronising on the next intact record: only the damaged stretch is lost, and it is
+// counted and logged with its offset. The newest segment holding a record is never removed, so the journal
+// always remembers its latest record.
+//
+// A disk that cannot be written (full, failing) never stops the journal: Append then keeps the records in
+// a bounded memory queue, readable at once, and reports ErrNotDurable; Retry writes them when the disk
+// works again. All file access goes through FS, so tests can make the disk fail (package faultfs).
 //
 // Coalescing rewrites the sealed segments into one whose header "covers" the ids of the segments it
 // replaces: it is renamed over the first of them, and the others are deleted. If the process dies between

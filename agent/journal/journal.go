@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,11 @@ import (
 // stops the compaction there, as a crash would.
 var testHookAfterRename func() error
 
+// ErrNotDurable is wrapped by Append's error when the records could not be written to disk (a full disk,
+// an I/O error). They were accepted nonetheless: Readers see them at once, from memory, and Retry writes
+// them once the disk works again.
+var ErrNotDurable = errors.New("not durable")
+
 // Options tunes a journal.
 type Options struct {
 	// MaxSize bounds the bytes on disk; above it, older records of an alarm that has a newer one are
@@ -29,17 +33,29 @@ type Options struct {
 	// SegmentSize is the size at which a new segment is started; MaxSize/16 clamped to [64 KiB, 4 MiB] if
 	// zero.
 	SegmentSize int64
-	Log         *slog.Logger
+	// MemoryMax bounds the records held in memory while the disk cannot be written, in encoded bytes;
+	// above it, records every broker has acknowledged, then older records of an alarm that has a newer one,
+	// are dropped (the latest record of every key is always kept). 1 MiB if zero.
+	MemoryMax int64
+	// FS is the file system; OS if nil (tests inject faults through it).
+	FS  FS
+	Log *slog.Logger
 }
 
 // Stats are the journal's counters, for metrics.
 type Stats struct {
 	Bytes     int64  // on disk, all segments
 	Segments  int    //
-	LastID    uint64 // highest durable record id
+	LastID    uint64 // highest record id readers can see (on disk, or held in memory)
 	Coalesced uint64 // records dropped because a newer record of the same key was kept
 	Overflow  uint64 // appends that left the journal above MaxSize (every key's latest state kept)
 	Corrupt   uint64 // torn or corrupt tails cut off at Open
+	Damaged   uint64 // damaged stretches skipped inside segments at Open (their records are lost)
+	// Memory and MemoryBytes are the records accepted while the disk could not be written and not yet
+	// written since.
+	Memory      int
+	MemoryBytes int64
+	WriteErrors uint64 // writes, fsyncs and retries that failed
 }
 
 type segment struct {
@@ -47,40 +63,54 @@ type segment struct {
 	first  uint64 // from the file name
 	last   uint64 // highest record id in it; first-1 when empty
 	count  int
-	size   int64
+	size   int64 // bytes known good: header and records written without error
 	start  int64 // logical offset (over all segments ever written) of byte 0
 	sealed bool
 }
 
 // Journal is an open journal directory. Its methods are safe for concurrent use.
+//
+// Writing has two modes. While the disk works, Append writes the records, fsyncs them (one fsync for every
+// Append waiting at that moment) and only then lets Readers see them. When a write, an fsync or making
+// room fails, the journal keeps the records that are not known to be on disk in memory (bounded by
+// MemoryMax), lets Readers see them from there, and stops touching the disk for appends; Retry (called
+// periodically) writes them when the disk works again, and the journal is back to the first mode.
 type Journal struct {
 	dir  string
 	opt  Options
+	fs   FS
 	log  *slog.Logger
 	lock *os.File
 
-	syncMu sync.Mutex // held by the one goroutine running fsync (group commit)
+	syncMu sync.Mutex // held by the one goroutine running fsync (group commit), and by Retry
 
 	mu      sync.Mutex
 	segs    []*segment // in id order; the last one is active
-	active  *os.File
-	retired []*os.File // sealed files, closed after the running fsync
-	written int64      // logical bytes written
-	synced  int64      // logical bytes fsync'd
+	active  File
+	retired []File // sealed files, closed after the running fsync
+	written int64  // logical bytes written
+	synced  int64  // logical bytes fsync'd
 	nextID  uint64
-	durable uint64 // highest fsync'd id
-	gen     uint64 // bumped when segments are rewritten or removed
-	cursors map[string]uint64
-	dirty   bool
-	wbuf    []byte
-	stats   Stats
-	closed  bool
-	notify  []chan struct{}
-	failed  error
+	durable uint64 // highest id on disk and fsync'd (or dropped from memory, acknowledged)
+	// unsynced holds the records written to the active segment and not yet fsync'd: should the fsync
+	// fail, they move to mem rather than be lost.
+	unsynced []Record
+	// mem holds, oldest first, the records accepted while the disk could not be written (failed != nil).
+	// It is replaced, never modified in place, when records are dropped, so Readers may keep a snapshot.
+	mem      []Record
+	memBytes int64
+	failed   error // why the journal cannot write now; nil while it can
+	gen      uint64
+	cursors  map[string]uint64
+	dirty    bool
+	wbuf     []byte
+	stats    Stats
+	closed   bool
 }
 
 // Open opens (creating if needed) the journal in dir and recovers it: a torn or corrupt tail is logged
-// and cut off. Only one process may have a journal open.
+// and cut off, a damaged record inside a segment is skipped (logged with its offset). Only one process
+// may have a journal open. A journal written in a newer format is refused (ErrNewerFormat).
 func Open(dir string, opt Options) (*Journal, error) {
 	if opt.MaxSize <= 0 {
 		opt.MaxSize = 64 << 20
@@ -88,12 +118,19 @@ func Open(dir string, opt Options) (*Journal, error) {
 	if opt.SegmentSize <= 0 {
 		opt.SegmentSize = min(max(opt.MaxSize/16, 64<<10), 4<<20)
 	}
+	if opt.MemoryMax <= 0 {
+		opt.MemoryMax = 1 << 20
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if opt.FS == nil {
+		opt.FS = OS
+	}
+	if err := opt.FS.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	// The lock is the operating system's, whatever FS is: it guards against a second process.
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -102,7 +139,7 @@ func Open(dir string, opt Options) (*Journal, error) {
 		lock.Close()
 		return nil, fmt.Errorf("journal: %s is in use by another rackwatch process: %w", dir, err)
 	}
-	j := &Journal{dir: dir, opt: opt, log: opt.Log, lock: lock, cursors: map[string]uint64{}, nextID: 1}
+	j := &Journal{dir: dir, opt: opt, fs: opt.FS, log: opt.Log, lock: lock, cursors: map[string]uint64{}, nextID: 1}
 	if err := j.recover(); err != nil {
 		j.closeFiles()
 		return nil, err
@@ -112,10 +149,10 @@ func Open(dir string, opt Options) (*Journal, error) {
 
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
 
-// listSegments returns the segment files of dir in id order, applying the "covers" rule of compaction:
-// leftovers replaced by a compacted segment are returned in stale.
-func listSegments(dir string) (segs []*segment, stale []string, err error) {
-	ents, err := os.ReadDir(dir)
+// listSegments returns the segment files of dir in id order; leftovers of an interrupted compaction
+// (*.tmp) are returned in stale.
+func listSegments(fsys FS, dir string) (segs []*segment, stale []string, err error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
@@ -129,7 +166,7 @@ func listSegments(dir string) (segs []*segment, stale []string, err error) {
 			continue
 		}
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, ".seg"), 10, 64)
-		if err != nil || first == 0 {
+		if err != nil || first == 0 || first > maxID {
 			continue
 		}
 		segs = append(segs, &segment{path: filepath.Join(dir, name), first: first, last: first - 1, sealed: true})
@@ -138,31 +175,34 @@ func listSegments(dir string) (segs []*segment, stale []string, err error) {
 	return segs, stale, nil
 }
 
+// maxID bounds record ids (and segment names and cursors): far beyond any real journal, and far enough
+// below 2^64 that id arithmetic cannot wrap. A larger number on disk is damage.
+const maxID = 1 << 62
+
 func (j *Journal) recover() error {
-	segs, stale, err := listSegments(j.dir)
+	segs, stale, err := listSegments(j.fs, j.dir)
 	if err != nil {
 		return err
 	}
 	for _, p := range stale {
-		os.Remove(p)
+		j.fs.Remove(p)
 	}
 	var kept []*segment
 	var covered uint64
 	var prev uint64
-	for i, s := range segs {
+	for _, s := range segs {
 		if s.first <= covered {
 			j.log.Info("journal: removing segment replaced by compaction", "segment", s.path)
-			if err := os.Remove(s.path); err != nil {
+			if err := j.fs.Remove(s.path); err != nil {
 				return fmt.Errorf("journal: %w", err)
 			}
 			continue
 		}
-		last := i == len(segs)-1
-		cov, err := j.scanSegment(s, prev, last)
+		cov, err := j.scanSegment(s, prev)
 		if err != nil {
 			return err
 		}
-		if cov > covered {
+		if cov > covered && cov <= maxID {
 			covered = cov
 		}
 		if s.count > 0 {
@@ -196,15 +236,16 @@ func (j *Journal) recover() error {
 	}
 	for _, p := range empty {
 		if p != j.segs[len(j.segs)-1].path {
-			os.Remove(p)
+			j.fs.Remove(p)
 		}
 	}
 	return nil
 }
 
-// scanSegment validates s, truncating it at the first bad record. prev is the highest id before it.
-func (j *Journal) scanSegment(s *segment, prev uint64, last bool) (covers uint64, err error) {
-	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+// scanSegment validates s: a torn or corrupt tail is cut off, damage inside is skipped and logged. prev is
+// the highest id before it. It returns the segment's "covers" id.
+func (j *Journal) scanSegment(s *segment, prev uint64) (covers uint64, err error) {
+	f, err := j.fs.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
@@ -213,56 +254,69 @@ func (j *Journal) scanSegment(s *segment, prev uint64, last bool) (covers uint64
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	size := st.Size()
 	hdr := make([]byte, segHeader)
-	if _, err := io.ReadFull(br, hdr); err != nil {
+	if _, err := f.ReadAt(hdr, 0); err != nil {
 		// A segment created but never written (crash right after creating it).
-		j.log.Warn("journal: segment without a header; resetting it", "segment", s.path, "size", st.Size())
+		j.log.Warn("journal: segment without a header; resetting it", "segment", s.path, "size", size)
 		j.stats.Corrupt++
 		return 0, j.resetSegment(f, s)
 	}
 	covers, err = parseSegHeader(hdr)
-	if err != nil {
-		j.log.Error("journal: segment header is corrupt; its records are lost", "segment", s.path)
-		j.stats.Corrupt++
-		return 0, j.resetSegment(f, s)
+	if errors.Is(err, ErrNewerFormat) {
+		return 0, fmt.Errorf("journal: segment %s: %w. Run the rackwatch that wrote it, or move %s away to start without its backlog",
+			s.path, err, j.dir)
 	}
-	off := int64(segHeader)
-	var bad error
-	var buf []byte
+	if err != nil {
+		// The header is damaged, the records after it may not be: keep them, with a fresh header (its
+		// "covers" id is lost; at worst a compaction's leftovers are read once more).
+		j.log.Error("journal: segment header is damaged; rewriting it and keeping the intact records", "segment", s.path)
+		j.stats.Corrupt++
+		if _, err := f.WriteAt(appendSegHeader(nil, 0), 0); err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+		covers = 0
+	}
+	sc := newScanner(f, segHeader, size, prev)
 	for {
-		r, n, err := readRecord(br, &buf)
+		r, err := sc.next()
 		if err == io.EOF {
 			break
 		}
-		if err == nil && r.ID <= prev {
-			err = fmt.Errorf("%w: id %d after %d", ErrBadRec, r.ID, prev)
-		}
-		if err != nil {
-			bad = err
+		if errors.Is(err, errTail) {
+			j.stats.Corrupt++
+			j.log.Warn("journal: discarding a torn or corrupt tail", "segment", s.path, "offset", sc.skipOff,
+				"discarded_bytes", size-sc.skipOff, "reason", sc.skipWhy)
+			if err := f.Truncate(sc.skipOff); err != nil {
+				return 0, fmt.Errorf("journal: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				return 0, fmt.Errorf("journal: %w", err)
+			}
+			size = sc.skipOff
 			break
 		}
-		prev = r.ID
+		if err != nil {
+			return 0, fmt.Errorf("journal: %s: %w", s.path, err)
+		}
+		if sc.skipped > 0 {
+			// Intact records follow the damage: only the damaged stretch is lost. It stays in the file
+			// (readers skip it the same way) until the segment is acknowledged and removed.
+			j.stats.Damaged++
+			j.log.Error("journal: skipped a damaged record; the records after it are kept", "segment", s.path,
+				"offset", sc.skipOff, "bytes", sc.skipped, "reason", sc.skipWhy, "next_id", r.ID)
+		}
 		s.last = r.ID
 		s.count++
-		off += int64(n)
 	}
-	s.size = off
-	if bad != nil {
-		j.stats.Corrupt++
-		j.log.Warn("journal: discarding a torn or corrupt tail", "segment", s.path, "offset", off,
-			"discarded_bytes", st.Size()-off, "reason", bad)
-		if err := f.Truncate(off); err != nil {
-			return 0, fmt.Errorf("journal: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			return 0, fmt.Errorf("journal: %w", err)
-		}
+	s.size = size
+	if s.count > 0 && s.last > maxID {
+		return 0, fmt.Errorf("journal: %s: record id %d is beyond any real journal", s.path, s.last)
 	}
 	return covers, nil
 }
 
-func (j *Journal) resetSegment(f *os.File, s *segment) error {
+func (j *Journal) resetSegment(f File, s *segment) error {
 	if err := f.Truncate(0); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -273,49 +327,41 @@ func (j *Journal) resetSegment(f *os.File, s *segment) error {
 	return f.Sync()
 }
 
-// readRecord reads one record from br into *buf. io.EOF means a clean end.
-func readRecord(br *bufio.Reader, buf *[]byte) (Record, int, error) {
-	h, err := br.Peek(recHeader)
-	if len(h) == 0 && err == io.EOF {
-		return Record{}, 0, io.EOF
-	}
-	if len(h) < recHeader {
-		return Record{}, 0, ErrTorn
-	}
-	n := int(uint32(h[0]) | uint32(h[1])<<8 | uint32(h[2])<<16 | uint32(h[3])<<24)
-	if n < 17 || n > maxPayload {
-		return Record{}, 0, fmt.Errorf("%w: length %d", ErrBadRec, n)
-	}
-	if cap(*buf) < recHeader+n {
-		*buf = make([]byte, recHeader+n)
-	}
-	b := (*buf)[:recHeader+n]
-	if _, err := io.ReadFull(br, b); err != nil {
-		return Record{}, 0, ErrTorn
-	}
-	return parseRecord(b)
-}
-
+// startSegment creates a new active segment named by nextID. Nothing changes unless it succeeds.
 func (j *Journal) startSegment() error {
 	s := &segment{path: filepath.Join(j.dir, segName(j.nextID)), first: j.nextID, last: j.nextID - 1}
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	f, err := j.fs.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if _, err := f.Write(appendSegHeader(nil, 0)); err != nil {
+	fail := func(err error) error {
 		f.Close()
 		return fmt.Errorf("journal: %w", err)
+	}
+	if _, err := f.WriteAt(appendSegHeader(nil, 0), 0); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
+		return fail(err)
 	}
-	if err := syncDir(j.dir); err != nil {
-		f.Close()
-		return err
+	if err := j.fs.SyncDir(j.dir); err != nil {
+		return fail(err)
 	}
 	if len(j.segs) > 0 {
-		j.segs[len(j.segs)-1].sealed = true
+		last := j.segs[len(j.segs)-1]
+		last.sealed = true
+		if last.count == 0 {
+			// An empty active segment is replaced (its name may even be reused).
+			if last.path != s.path {
+				j.fs.Remove(last.path)
+			}
+			j.stats.Bytes -= last.size
+			j.segs = j.segs[:len(j.segs)-1]
+			j.gen++
+		}
+	}
+	if j.active != nil {
+		j.retired = append(j.retired, j.active)
 	}
 	s.size = segHeader
 	s.start = j.written
@@ -327,20 +373,11 @@ func (j *Journal) startSegment() error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("journal: sync dir: %w", err)
-	}
-	return nil
-}
-
 // Append assigns ids to recs (setting their ID fields), writes them and returns once they are on disk
-// (fsync'd). Concurrent Appends share one fsync.
+// (fsync'd). Concurrent Appends share one fsync. The records' Data must not change afterwards.
+//
+// When the disk cannot be written, the records are kept in memory and are readable at once; the error
+// then wraps ErrNotDurable (and the cause). Any other error means the records were not accepted.
 func (j *Journal) Append(recs []Record) error { return j.AppendThen(recs, nil) }
 
 // AppendThen is Append, calling assigned (if not nil) with the records once their ids are set, in id
@@ -355,59 +392,84 @@ func (j *Journal) AppendThen(recs []Record, assigned func([]Record)) error {
 		j.mu.Unlock()
 		return errors.New("journal: closed")
 	}
-	if j.failed != nil {
-		err := j.failed
-		j.mu.Unlock()
-		return err
+	if j.failed == nil {
+		need := int64(0)
+		for i := range recs {
+			need += int64(encodedLen(&recs[i]))
+		}
+		if err := j.makeRoom(need); err != nil {
+			j.degrade(err)
+		}
 	}
-	need := int64(0)
 	for i := range recs {
-		need += int64(encodedLen(&recs[i]))
+		recs[i].ID = j.nextID
+		j.nextID++
 	}
-	if err := j.makeRoom(need); err != nil {
+	if assigned != nil {
+		assigned(recs)
+	}
+	if j.failed != nil {
+		j.keep(recs)
+		err := j.notDurable()
 		j.mu.Unlock()
 		return err
 	}
 	j.wbuf = j.wbuf[:0]
 	for i := range recs {
-		recs[i].ID = j.nextID
-		j.nextID++
 		j.wbuf = appendRecord(j.wbuf, &recs[i])
 	}
-	if _, err := j.active.Write(j.wbuf); err != nil {
-		// A short write leaves garbage that the next Open cuts off; stop appending to this file.
-		j.failed = fmt.Errorf("journal: write: %w", err)
+	s := j.segs[len(j.segs)-1]
+	if _, err := j.active.WriteAt(j.wbuf, s.size); err != nil {
+		// What a short write left after s.size is overwritten when the journal catches up, or cut off as a
+		// torn tail at the next Open.
+		j.degrade(fmt.Errorf("write: %w", err))
+		j.keep(recs)
+		err := j.notDurable()
 		j.mu.Unlock()
-		return j.failed
+		return err
 	}
+	n := int64(len(j.wbuf))
 	if cap(j.wbuf) > 1<<20 {
 		j.wbuf = nil // a rare huge batch should not pin its buffer
 	}
-	if assigned != nil {
-		assigned(recs)
-	}
-	s := j.segs[len(j.segs)-1]
-	s.size += int64(len(j.wbuf))
+	s.size += n
 	s.last = recs[len(recs)-1].ID
 	s.count += len(recs)
-	j.stats.Bytes += int64(len(j.wbuf))
-	j.written += int64(len(j.wbuf))
-	end := j.written
+	j.stats.Bytes += n
+	j.written += n
+	j.unsynced = append(j.unsynced, recs...)
+	last := recs[len(recs)-1].ID
 	j.mu.Unlock()
-	return j.syncTo(end)
+	return j.syncTo(last)
 }
 
-// syncTo makes the journal durable at least up to logical offset end (group commit: whoever holds syncMu
-// syncs everything written so far, and the waiters behind it usually find their bytes already synced).
-func (j *Journal) syncTo(end int64) error {
+// notDurable is Append's error while the journal cannot write. mu held.
+func (j *Journal) notDurable() error {
+	return fmt.Errorf("journal: %w (kept in memory and delivered from there): %w", ErrNotDurable, j.failed)
+}
+
+// syncTo makes the journal durable at least up to record id upto (group commit: whoever holds syncMu
+// syncs everything written so far, and the waiters behind it usually find their records already synced).
+func (j *Journal) syncTo(upto uint64) error {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	if j.synced >= end {
+	if j.durable >= upto {
 		j.mu.Unlock()
 		return nil
 	}
-	f, target, upto := j.active, j.written, j.nextID-1
+	if j.failed != nil {
+		// Another writer failed meanwhile: these records are in memory now.
+		err := j.notDurable()
+		j.mu.Unlock()
+		return err
+	}
+	if len(j.unsynced) == 0 {
+		j.mu.Unlock()
+		return nil
+	}
+	f, target := j.active, j.written
+	last := j.unsynced[len(j.unsynced)-1].ID
 	j.mu.Unlock()
 	err := f.Sync()
 	j.mu.Lock()
@@ -416,15 +478,161 @@ func (j *Journal) syncTo(end int64) error {
 		r.Close()
 	}
 	j.retired = j.retired[:0]
+	if j.failed != nil {
+		// A write failed while we synced: whatever we synced moved to memory with the rest.
+		return j.notDurable()
+	}
 	if err != nil {
-		j.failed = fmt.Errorf("journal: fsync: %w", err)
-		return j.failed
+		j.degrade(fmt.Errorf("fsync: %w", err))
+		return j.notDurable()
 	}
-	if target > j.synced {
-		j.synced = target
-		j.durable = max(j.durable, upto)
+	j.synced = max(j.synced, target)
+	j.durable = max(j.durable, last)
+	n := 0
+	for n < len(j.unsynced) && j.unsynced[n].ID <= last {
+		n++
 	}
+	j.unsynced = append(j.unsynced[:0], j.unsynced[n:]...)
 	return nil
+}
+
+// degrade switches to keeping records in memory: the records written but not known to be on disk move
+// there, and the active segment is taken back to what was last synced (an fsync that failed may have lost
+// any page written since, whatever the page cache says). mu held.
+func (j *Journal) degrade(cause error) {
+	j.stats.WriteErrors++
+	if j.failed == nil {
+		j.log.Error("journal: cannot write to disk; alarm transitions are kept in memory and delivered from there until it works again",
+			"dir", j.dir, "err", cause)
+	}
+	j.failed = cause
+	if len(j.segs) > 0 {
+		// Every unsynced record is in the active segment: seal fsyncs a segment before starting the next.
+		s := j.segs[len(j.segs)-1]
+		if good := j.synced - s.start; good < s.size {
+			j.stats.Bytes -= s.size - good
+			s.size = good
+			j.written = j.synced
+		}
+		if s.count -= len(j.unsynced); s.count <= 0 {
+			s.count, s.last = 0, s.first-1
+		} else {
+			s.last = j.durable
+		}
+	}
+	if len(j.unsynced) > 0 {
+		j.keep(j.unsynced)
+		j.unsynced = j.unsynced[:0]
+	}
+}
+
+// keep adds records to the memory queue, making room under MemoryMax: records every broker has
+// acknowledged go first, then older records of a key that has a newer one; the latest record of every key
+// is always kept. mu held.
+func (j *Journal) keep(recs []Record) {
+	for i := range recs {
+		j.mem = append(j.mem, recs[i])
+		j.memBytes += int64(encodedLen(&recs[i]))
+	}
+	if j.memBytes <= j.opt.MemoryMax {
+		return
+	}
+	floor := j.minCursorLocked()
+	latest := make(map[string]uint64, len(j.mem))
+	for i := range j.mem {
+		latest[j.mem[i].Key] = j.mem[i].ID
+	}
+	// A new slice: Readers may hold the old one.
+	kept := make([]Record, 0, len(j.mem))
+	bytes := j.memBytes
+	for i := range j.mem {
+		r := &j.mem[i]
+		over := bytes > j.opt.MemoryMax
+		switch {
+		case over && len(j.cursors) > 0 && r.ID <= floor:
+			bytes -= int64(encodedLen(r)) // delivered everywhere: nothing waits for it
+		case over && latest[r.Key] != r.ID:
+			bytes -= int64(encodedLen(r))
+			j.stats.Coalesced++
+		default:
+			kept = append(kept, *r)
+		}
+	}
+	if bytes > j.opt.MemoryMax {
+		j.stats.Overflow++
+		if j.stats.Overflow == 1 || j.stats.Overflow%1000 == 0 {
+			j.log.Warn("journal: memory queue above its bound with only the latest state of each alarm left; keeping them",
+				"bytes", bytes, "bound", j.opt.MemoryMax)
+		}
+	}
+	j.mem, j.memBytes = kept, bytes
+}
+
+// Retry tries to write the records held in memory, if the journal cannot write; once they are on disk the
+// journal is back to normal. It returns why it still cannot write, or nil. Call it periodically.
+func (j *Journal) Retry() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failed == nil || j.closed {
+		return nil
+	}
+	if err := j.catchUp(); err != nil {
+		j.stats.WriteErrors++
+		j.failed = err
+		return err
+	}
+	n := len(j.mem)
+	j.failed, j.mem, j.memBytes = nil, nil, 0
+	j.log.Info("journal: writing to disk again; transitions held in memory are on disk now", "dir", j.dir, "written", n)
+	return nil
+}
+
+// catchUp writes mem to disk and fsyncs it. mu and syncMu held.
+func (j *Journal) catchUp() error {
+	s := j.segs[len(j.segs)-1]
+	// Whatever a failed write left after the known-good end goes; then the records are written again.
+	if err := j.active.Truncate(s.size); err != nil {
+		return fmt.Errorf("truncate: %w", err)
+	}
+	if len(j.mem) == 0 {
+		return nil
+	}
+	need := j.memBytes
+	if err := j.makeRoom(need); err != nil {
+		return err
+	}
+	s = j.segs[len(j.segs)-1]
+	buf := make([]byte, 0, need)
+	for i := range j.mem {
+		buf = appendRecord(buf, &j.mem[i])
+	}
+	if _, err := j.active.WriteAt(buf, s.size); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := j.active.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	n := int64(len(buf))
+	s.size += n
+	s.last = j.mem[len(j.mem)-1].ID
+	s.count += len(j.mem)
+	j.stats.Bytes += n
+	j.written += n
+	j.synced = j.written
+	j.durable = max(j.durable, s.last)
+	return nil
+}
+
+// Dir is the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
+// Err says why the journal cannot write to disk now, or nil when it can.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
 }
 
 // makeRoom rotates, drops acknowledged segments and, when the journal would still exceed MaxSize,
@@ -458,15 +666,16 @@ func (j *Journal) makeRoom(need int64) error {
 	return nil
 }
 
-// seal fsyncs the active segment and starts a new one. mu held.
+// seal fsyncs the active segment and starts a new one. mu held; nothing changes unless it succeeds.
 func (j *Journal) seal() error {
 	if err := j.active.Sync(); err != nil {
-		j.failed = fmt.Errorf("journal: fsync: %w", err)
-		return j.failed
+		return fmt.Errorf("fsync: %w", err)
 	}
 	j.synced = j.written
-	j.durable = j.nextID - 1
-	j.retired = append(j.retired, j.active)
+	if len(j.unsynced) > 0 {
+		j.durable = max(j.durable, j.unsynced[len(j.unsynced)-1].ID)
+		j.unsynced = j.unsynced[:0]
+	}
 	return j.startSegment()
 }
 
@@ -481,21 +690,27 @@ func (j *Journal) minCursorLocked() uint64 {
 	return m
 }
 
-// gcLocked removes sealed segments every broker has acknowledged completely.
+// gcLocked removes sealed segments every broker has acknowledged completely. The newest segment holding a
+// record is always kept, so the journal remembers its latest record (the agent reads the last seq handed
+// out from it after a crash).
 func (j *Journal) gcLocked() {
 	if len(j.cursors) == 0 {
 		return // no broker known yet: keep everything
 	}
+	newest := len(j.segs) - 1
+	for newest > 0 && j.segs[newest].count == 0 {
+		newest--
+	}
 	m := j.minCursorLocked()
 	n := 0
-	for n < len(j.segs)-1 && j.segs[n].last <= m {
+	for n < len(j.segs)-1 && n < newest && j.segs[n].last <= m {
 		n++
 	}
 	if n == 0 {
 		return
 	}
 	for _, s := range j.segs[:n] {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := j.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			j.log.Warn("journal: cannot remove acknowledged segment", "segment", s.path, "err", err)
 			return
 		}
@@ -506,13 +721,14 @@ func (j *Journal) gcLocked() {
 }
 
 // compact rewrites all sealed segments, keeping records not yet acknowledged by every broker unless a
-// newer record of the same key exists. mu held.
+// newer record of the same key exists (and always the newest record, see gcLocked). mu held.
 func (j *Journal) compact() error {
 	sealed := j.segs[:len(j.segs)-1]
 	if len(sealed) == 0 {
 		return nil
 	}
 	floor := j.minCursorLocked()
+	newest := sealed[len(sealed)-1].last
 	// Only records already durable count as newer: the incoming ones are not on disk yet, and if this
 	// process dies before they are, the previous state must still be there.
 	latest := map[string]uint64{}
@@ -525,53 +741,58 @@ func (j *Journal) compact() error {
 		return err
 	}
 	tmp := filepath.Join(j.dir, "compact.tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	f, err := j.fs.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return fmt.Errorf("compact: %w", err)
 	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	w.Write(appendSegHeader(nil, sealed[len(sealed)-1].last))
 	out := &segment{path: sealed[0].path, first: sealed[0].first, last: sealed[0].first - 1, size: segHeader, sealed: true}
 	var dropped uint64
-	var enc []byte
+	buf := appendSegHeader(make([]byte, 0, 64<<10), sealed[len(sealed)-1].last)
+	var off int64
+	var werr error
+	flush := func() {
+		if werr == nil && len(buf) > 0 {
+			_, werr = f.WriteAt(buf, off)
+			off += int64(len(buf))
+		}
+		buf = buf[:0]
+	}
 	err = j.scanLocked(sealed, func(r *Record) {
-		if r.ID <= floor {
+		if r.ID <= floor && r.ID != newest {
 			return
 		}
-		if latest[r.Key] != r.ID {
+		if latest[r.Key] != r.ID && r.ID != newest {
 			dropped++
 			return
 		}
-		enc = appendRecord(enc[:0], r)
-		w.Write(enc)
-		out.size += int64(len(enc))
+		n := len(buf)
+		buf = appendRecord(buf, r)
+		out.size += int64(len(buf) - n)
 		out.last = r.ID
 		out.count++
+		if len(buf) >= 64<<10 {
+			flush()
+		}
 	})
+	flush()
 	if err == nil {
-		err = w.Flush()
+		err = werr
 	}
 	if err == nil {
 		err = f.Sync()
 	}
 	f.Close()
 	if err == nil {
-		err = os.Rename(tmp, out.path)
+		err = j.fs.Rename(tmp, out.path)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("journal: compact: %w", err)
+		j.fs.Remove(tmp)
+		return fmt.Errorf("compact: %w", err)
 	}
-	if err := syncDir(j.dir); err != nil {
-		return err
-	}
-	if testHookAfterRename != nil {
-		if err := testHookAfterRename(); err != nil {
-			return err
-		}
-	}
-	for _, s := range sealed[1:] {
-		os.Remove(s.path)
+	// Renamed: the new segment is in place, whatever happens next (a crash leaves leftovers that the
+	// "covers" id retires at the next Open).
+	if err := j.fs.SyncDir(j.dir); err != nil {
+		j.log.Warn("journal: compaction: syncing the directory", "err", err)
 	}
 	var before int64
 	for _, s := range sealed {
@@ -579,26 +800,32 @@ func (j *Journal) compact() error {
 	}
 	j.stats.Bytes += out.size - before
 	j.stats.Coalesced += dropped
-	rest := append([]*segment{out}, j.segs[len(j.segs)-1])
-	j.segs = rest
+	j.segs = append([]*segment{out}, j.segs[len(j.segs)-1])
 	j.gen++
+	if testHookAfterRename != nil {
+		if err := testHookAfterRename(); err != nil {
+			return err
+		}
+	}
+	for _, s := range sealed[1:] {
+		j.fs.Remove(s.path)
+	}
 	j.log.Warn("journal: size limit reached; coalesced older transitions of the same alarms",
 		"coalesced", dropped, "bytes_before", before, "bytes_after", out.size, "max_size", j.opt.MaxSize)
 	return nil
 }
 
-// scanLocked calls fn for every record of segs (which are sealed and fully synced).
+// scanLocked calls fn for every intact record of segs (which are sealed and fully synced).
 func (j *Journal) scanLocked(segs []*segment, fn func(*Record)) error {
-	var buf []byte
 	for _, s := range segs {
-		f, err := os.Open(s.path)
+		f, err := j.fs.OpenFile(s.path, os.O_RDONLY, 0)
 		if err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
-		br := bufio.NewReaderSize(io.NewSectionReader(f, segHeader, s.size-segHeader), 32<<10)
+		sc := newScanner(f, segHeader, s.size, 0)
 		for {
-			r, _, err := readRecord(br, &buf)
-			if err == io.EOF {
+			r, err := sc.next()
+			if err == io.EOF || errors.Is(err, errTail) {
 				break
 			}
 			if err != nil {
@@ -618,19 +845,31 @@ func (j *Journal) Stats() Stats {
 	defer j.mu.Unlock()
 	st := j.stats
 	st.Segments = len(j.segs)
-	st.LastID = j.durable
+	st.LastID = j.lastIDLocked()
+	st.Memory, st.MemoryBytes = len(j.mem), j.memBytes
 	return st
 }
 
-// LastID is the highest durable record id (0 when none was ever written).
+// LastID is the highest record id Readers can see, on disk or held in memory (0 when none was ever
+// written).
 func (j *Journal) LastID() uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.lastIDLocked()
+}
+
+func (j *Journal) lastIDLocked() uint64 {
+	if n := len(j.mem); n > 0 {
+		return max(j.durable, j.mem[n-1].ID)
+	}
 	return j.durable
 }
 
-// Close saves the cursors and closes the files. It waits for a running fsync.
+// Close saves the cursors and closes the files. It waits for a running fsync. Records still held in
+// memory are written if the disk works again; otherwise they are lost with the process, and the error says
+// so.
 func (j *Journal) Close() error {
+	j.Retry()
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
@@ -639,12 +878,20 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
-	err := j.saveCursorsLocked()
-	if e := j.active.Sync(); e != nil && err == nil {
-		err = fmt.Errorf("journal: %w", e)
+	var errs []error
+	if j.failed != nil && len(j.mem) > 0 {
+		errs = append(errs, fmt.Errorf("journal: %d transitions held in memory could not be written: %w", len(j.mem), j.failed))
+	}
+	if err := j.saveCursorsLocked(); err != nil {
+		errs = append(errs, err)
+	}
+	if j.failed == nil {
+		if e := j.active.Sync(); e != nil {
+			errs = append(errs, fmt.Errorf("journal: %w", e))
+		}
 	}
 	j.closeFiles()
-	return err
+	return errors.Join(errs...)
 }
 
 func (j *Journal) closeFiles() {
@@ -717,8 +964,11 @@ type cursorFile struct {
 	Acked map[string]uint64 `json:"acked"`
 }
 
+// maxCursorFile bounds the cursors file read at Open: a few brokers' names and numbers.
+const maxCursorFile = 1 << 20
+
 func (j *Journal) readCursors() {
-	cs, err := readCursorFile(j.dir)
+	cs, err := readCursorFile(j.fs, j.dir)
 	if err != nil {
 		j.log.Warn("journal: cursors unreadable; brokers will be sent the whole journal again", "err", err)
 		return
@@ -726,13 +976,22 @@ func (j *Journal) readCursors() {
 	j.cursors = cs
 }
 
-func readCursorFile(dir string) (map[string]uint64, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "cursors"))
+func readCursorFile(fsys FS, dir string) (map[string]uint64, error) {
+	b, err := readFile(fsys, filepath.Join(dir, "cursors"))
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]uint64{}, nil
 	}
 	if err != nil {
 		return map[string]uint64{}, err
+	}
+	return parseCursors(b)
+}
+
+// parseCursors decodes the cursors file. Anything but a map of names to ids a journal could have reached
+// is an error (the caller then sends every broker the whole journal again).
+func parseCursors(b []byte) (map[string]uint64, error) {
+	if len(b) > maxCursorFile {
+		return map[string]uint64{}, fmt.Errorf("cursors file larger than %d bytes", maxCursorFile)
 	}
 	var cf cursorFile
 	if err := json.Unmarshal(b, &cf); err != nil {
@@ -740,6 +999,11 @@ func readCursorFile(dir string) (map[string]uint64, error) {
 	}
 	if cf.Acked == nil {
 		cf.Acked = map[string]uint64{}
+	}
+	for name, c := range cf.Acked {
+		if c > maxID {
+			return map[string]uint64{}, fmt.Errorf("cursor of %q is %d, beyond any real journal", name, c)
+		}
 	}
 	return cf.Acked, nil
 }
@@ -750,10 +1014,19 @@ func (j *Journal) saveCursorsLocked() error {
 	}
 	b, _ := json.Marshal(cursorFile{Acked: j.cursors})
 	tmp := filepath.Join(j.dir, "cursors.tmp")
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+	f, err := j.fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
 		return fmt.Errorf("journal: save cursors: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(j.dir, "cursors")); err != nil {
+	_, err = f.WriteAt(b, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = j.fs.Rename(tmp, filepath.Join(j.dir, "cursors"))
+	}
+	if err != nil {
+		j.fs.Remove(tmp)
 		return fmt.Errorf("journal: save cursors: %w", err)
 	}
 	j.dirty = false

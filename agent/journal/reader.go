@@ -1,21 +1,21 @@
 package journal
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 )
 
-// Reader reads durable records in id order for one broker. It remembers where the previous Read stopped,
-// so reading on from there does not rescan the segment. Not safe for concurrent use.
+// Reader reads records in id order for one broker: the durable ones from disk, then those held in memory
+// while the disk cannot be written. It remembers where the previous Read stopped, so reading on from there
+// does not rescan the segment. Not safe for concurrent use.
 type Reader struct {
 	j    *Journal
 	gen  uint64
 	path string
 	off  int64
 	last uint64
-	buf  []byte
 }
 
 // NewReader returns a Reader over j.
@@ -26,8 +26,8 @@ type segView struct {
 	size int64
 }
 
-// Read appends to out up to max records with an id above after that are on disk (fsync'd), oldest first.
-// The records' Data are the caller's to keep.
+// Read appends to out up to max records with an id above after, oldest first: those on disk (fsync'd),
+// then those held in memory. The records' Data are the caller's to keep.
 func (r *Reader) Read(after uint64, max int, out []Record) ([]Record, error) {
 	n := len(out)
 	for attempt := 0; ; attempt++ {
@@ -53,15 +53,19 @@ func (r *Reader) read(after uint64, max int, out []Record) (_ []Record, again bo
 		}
 		views = append(views, segView{s.path, size})
 	}
+	// The memory queue is replaced, never changed in place: this snapshot stays valid. Its ids are all
+	// above those on disk.
+	mem := j.mem
 	gen := j.gen
 	j.mu.Unlock()
 
 	for _, v := range views {
 		off := int64(segHeader)
+		prev := uint64(0)
 		if r.gen == gen && r.path == v.path && r.last == after && r.off <= v.size {
-			off = r.off
+			off, prev = r.off, r.last
 		}
-		f, err := os.Open(v.path)
+		f, err := j.fs.OpenFile(v.path, os.O_RDONLY, 0)
 		j.mu.Lock()
 		changed := j.gen != gen
 		j.mu.Unlock()
@@ -74,17 +78,16 @@ func (r *Reader) read(after uint64, max int, out []Record) (_ []Record, again bo
 			r.gen = 0
 			return out, true, nil
 		}
-		br := bufio.NewReaderSize(io.NewSectionReader(f, off, v.size-off), 16<<10)
+		sc := newScanner(f, off, v.size, prev)
 		for len(out) < max {
-			rec, n, err := readRecord(br, &r.buf)
-			if err == io.EOF {
+			rec, err := sc.next()
+			if err == io.EOF || errors.Is(err, errTail) {
 				break
 			}
 			if err != nil {
 				f.Close()
-				return out, false, fmt.Errorf("journal: read %s at %d: %w", v.path, off, err)
+				return out, false, fmt.Errorf("journal: read %s at %d: %w", v.path, sc.off, err)
 			}
-			off += int64(n)
 			if rec.ID <= after {
 				continue
 			}
@@ -93,9 +96,18 @@ func (r *Reader) read(after uint64, max int, out []Record) (_ []Record, again bo
 			after = rec.ID
 		}
 		f.Close()
-		r.gen, r.path, r.off, r.last = gen, v.path, off, after
+		r.gen, r.path, r.off, r.last = gen, v.path, sc.off, after
+		if len(out) >= max {
+			return out, false, nil
+		}
+	}
+	for i := range mem {
 		if len(out) >= max {
 			break
+		}
+		if mem[i].ID > after {
+			out = append(out, mem[i])
+			after = mem[i].ID
 		}
 	}
 	return out, false, nil

@@ -24,9 +24,14 @@ const (
 	maxPayload = 1 << 20
 )
 
+// FormatVersion is the journal format this code writes, and the newest it reads: the fourth byte of every
+// segment's magic. Format 1 ("RWJ1") is the only one so far. A segment of a newer format, written by a
+// newer rackwatch, is refused at Open rather than misread or repaired away.
+const FormatVersion = 1
+
 var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
-	segMagic   = [4]byte{'R', 'W', 'J', '1'}
+	segMagic   = [4]byte{'R', 'W', 'J', '0' + FormatVersion}
 )
 
 // Corruption errors found while reading records.
@@ -35,6 +40,9 @@ var (
 	ErrChecksum = errors.New("journal: checksum mismatch")
 	ErrBadRec   = errors.New("journal: malformed record")
 )
+
+// ErrNewerFormat is the error of a segment written in a newer format than this code reads.
+var ErrNewerFormat = errors.New("journal: written by a newer rackwatch")
 
 func encodedLen(r *Record) int {
 	return recHeader + 16 + uvarintLen(uint64(len(r.Key))) + len(r.Key) + len(r.Data)
@@ -103,7 +111,13 @@ func parseSegHeader(b []byte) (covers uint64, err error) {
 	if len(b) < segHeader {
 		return 0, ErrTorn
 	}
-	if [4]byte(b[:4]) != segMagic || crc32.Checksum(b[:12], castagnoli) != binary.LittleEndian.Uint32(b[12:]) {
+	if [3]byte(b[:3]) != [3]byte(segMagic[:3]) || crc32.Checksum(b[:12], castagnoli) != binary.LittleEndian.Uint32(b[12:]) {
+		return 0, fmt.Errorf("%w: bad segment header", ErrBadRec)
+	}
+	if v := b[3]; v != segMagic[3] {
+		if v > segMagic[3] && v <= '9' {
+			return 0, fmt.Errorf("%w: format %c, and this rackwatch reads format %d", ErrNewerFormat, v, FormatVersion)
+		}
 		return 0, fmt.Errorf("%w: bad segment header", ErrBadRec)
 	}
 	return binary.LittleEndian.Uint64(b[4:]), nil

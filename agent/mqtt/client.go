@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -49,6 +50,9 @@ type Config struct {
 	OnMessage func(m Received)
 	// ConnectTimeout bounds the TCP, TLS and MQTT handshakes; 10 s when zero.
 	ConnectTimeout time.Duration
+	// WriteTimeout bounds one write to the connection (a broker that stops reading): past it the
+	// connection is dropped. It is also how long Publish may block handing a message over; 10 s when zero.
+	WriteTimeout time.Duration
 }
 
 // Client is one live connection. When the connection drops, Lost is closed and the Client is spent:
@@ -75,7 +79,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		// Handlers run in arrival order on one goroutine: subscribers (tail, tests) see messages in the
 		// order the broker sent them. OnMessage must therefore not block.
 		SetOrderMatters(true).
-		SetWriteTimeout(10 * time.Second).
+		SetWriteTimeout(cmp.Or(cfg.WriteTimeout, 10*time.Second)).
 		SetProtocolVersion(4)
 	if cfg.KeepAlive > 0 {
 		o.SetKeepAlive(cfg.KeepAlive)

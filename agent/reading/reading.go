@@ -1,6 +1,9 @@
 package reading
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -74,6 +77,49 @@ type Reading struct {
 
 // Good reports whether the reading carries a trustworthy value.
 func (r *Reading) Good() bool { return r.Quality == Good }
+
+// ErrNotFinite is wrapped by the error of a reading whose value is NaN or infinite: a float32 register
+// holding NaN, a NUT variable reading "nan", a division by zero in a driver. Such a value cannot be
+// compared with a threshold, fitted into a rate or written as JSON, so it is a bad reading, never a value.
+var ErrNotFinite = errors.New("value is not a finite number")
+
+// The errors of the three non-finite values, made once: checking a reading never allocates.
+var (
+	errNaN    = fmt.Errorf("%w (NaN)", ErrNotFinite)
+	errPosInf = fmt.Errorf("%w (+Inf)", ErrNotFinite)
+	errNegInf = fmt.Errorf("%w (-Inf)", ErrNotFinite)
+)
+
+// Finite reports whether v is neither NaN nor infinite.
+func Finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// NotFinite returns the error for a non-finite v (wrapping ErrNotFinite), or nil when v is finite.
+func NotFinite(v float64) error {
+	switch {
+	case math.IsNaN(v):
+		return errNaN
+	case math.IsInf(v, 1):
+		return errPosInf
+	case math.IsInf(v, -1):
+		return errNegInf
+	}
+	return nil
+}
+
+// Vet makes a good reading whose value is not finite a bad one, with an error saying so (its Value is set
+// to 0, so that nothing downstream can trip over it). It reports whether it changed r. Every reading
+// passes through Vet where a driver's sample becomes a reading, whatever the driver.
+func (r *Reading) Vet() bool {
+	if r.Quality != Good {
+		return false
+	}
+	err := NotFinite(r.Value)
+	if err == nil {
+		return false
+	}
+	r.Quality, r.Err, r.Value = Bad, err, 0
+	return true
+}
 
 // ErrText is the error's text, or "" for a good reading.
 func (r *Reading) ErrText() string {

@@ -481,6 +481,11 @@ func (e *Engine) addSeries(s *series) {
 //
 // In steady state (channels already seen, no transition) Eval does not allocate.
 func (e *Engine) Eval(r *reading.Reading, out []contract.Alarm) []contract.Alarm {
+	if r.Good() && !reading.Finite(r.Value) {
+		v := *r // NaN or an infinity is no value: the bad reading it is (copied only on this path)
+		v.Vet()
+		r = &v
+	}
 	out = e.begin(r.At, out)
 	if r.Channel == "" {
 		if !r.Good() {

@@ -188,6 +188,8 @@ func Validate(file string, rules []Rule) settings.Errors {
 			c.add(r.Line, "rule: id is required")
 		case !reading.ValidID(r.ID):
 			c.add(r.Line, "rule id %q: use only a-z, 0-9, '.', '_' and '-' (it is part of MQTT topics)", r.ID)
+		case r.ID == SystemRule:
+			c.add(r.Line, "rule id %q is reserved for the gateway's own alarms (rackwatch/gateway/…); choose another", r.ID)
 		}
 		if prev, dup := ids[r.ID]; dup {
 			where := fmt.Sprintf("line %d", prev.Line)

@@ -133,6 +133,9 @@ func (e *Engine) Restore(st State) error {
 			s = nil
 		}
 		if s == nil {
+			s = e.restoreSystem(a, latched[a.Key]) // the gateway's own alarms (system.go)
+		}
+		if s == nil {
 			if a.State == contract.Active {
 				e.orphans = append(e.orphans, a)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -121,7 +122,7 @@ func (l *lane) poll(ctx context.Context, sn *sensor, now time.Time) {
 	if err != nil {
 		var pe *PanicError
 		if errors.As(err, &pe) {
-			sn.log.Error("driver panicked; closing and reopening the device", "panic", pe.Value)
+			l.s.note(sn.cfg.ID, sn.log, slog.LevelError, "driver panicked; closing and reopening the device", "panic", pe.Value)
 			l.closeDev(sn)
 			l.s.emitBad(ctx, sn, err, time.Now())
 			sn.openFails++
@@ -197,7 +198,7 @@ func (l *lane) ensureBus(ctx context.Context, sn *sensor, now time.Time) bool {
 	if err != nil {
 		l.busErr = fmt.Errorf("bus %s: %w", l.bus.ID, err)
 		if l.busFails == 0 {
-			l.s.log.Error("cannot open bus; retrying with backoff", "bus", l.bus.ID, "err", err)
+			l.s.note("bus:"+l.bus.ID, l.s.log, slog.LevelError, "cannot open bus; retrying with backoff", "bus", l.bus.ID, "err", err)
 		}
 		l.busNext = now.Add(driver.Backoff(l.busFails, backoffBase, backoffMax))
 		l.busFails++
@@ -205,7 +206,7 @@ func (l *lane) ensureBus(ctx context.Context, sn *sensor, now time.Time) bool {
 		return false
 	}
 	if l.busFails > 0 {
-		l.s.log.Info("bus open again", "bus", l.bus.ID)
+		l.s.note("bus:"+l.bus.ID, l.s.log, slog.LevelInfo, "bus open again", "bus", l.bus.ID)
 	}
 	l.busVal, l.busErr, l.busFails = val, nil, 0
 	return true
@@ -248,7 +249,7 @@ func (l *lane) open(ctx context.Context, sn *sensor, now time.Time) bool {
 	if err != nil {
 		sn.openErr = fmt.Errorf("open: %w", err)
 		if sn.openFails == 0 {
-			sn.log.Error("cannot open sensor; retrying with backoff", "err", err)
+			l.s.note(sn.cfg.ID, sn.log, slog.LevelError, "cannot open sensor; retrying with backoff", "err", err)
 		}
 		sn.nextOpen = now.Add(driver.Backoff(sn.openFails, backoffBase, backoffMax))
 		sn.openFails++
@@ -256,7 +257,7 @@ func (l *lane) open(ctx context.Context, sn *sensor, now time.Time) bool {
 		return false
 	}
 	if sn.openFails > 0 {
-		sn.log.Info("sensor open again")
+		l.s.note(sn.cfg.ID, sn.log, slog.LevelInfo, "sensor open again")
 	}
 	sn.dev, sn.openErr, sn.openFails = dev, nil, 0
 	return true

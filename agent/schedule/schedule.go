@@ -12,6 +12,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/promtext"
+	"github.com/rackwatch/rackwatch/agent/ratelog"
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -31,6 +32,9 @@ type Scheduler struct {
 	log      *slog.Logger
 	sensors  []*sensor
 	out      chan<- reading.Reading
+	// rl keeps a device that fails and recovers over and over from flooding the log: one line per
+	// sensor (or bus) a minute, the next one saying how many were not written.
+	rl *ratelog.Limiter
 }
 
 // sensor is one configured sensor's running state. Only its lane's goroutine touches the mutable fields;
@@ -58,7 +62,7 @@ type sensor struct {
 // New prepares a scheduler for checked sensors and buses; channels (from agent.Check) maps a sensor id to
 // the channels its driver declared.
 func New(sensors []*driver.Sensor, buses []*driver.Bus, channels map[string][]driver.ChannelInfo, reg *driver.Registry, log *slog.Logger) *Scheduler {
-	s := &Scheduler{buses: map[string]*driver.Bus{}, channels: channels, reg: reg, log: log}
+	s := &Scheduler{buses: map[string]*driver.Bus{}, channels: channels, reg: reg, log: log, rl: ratelog.New(time.Minute, 0)}
 	for _, b := range buses {
 		s.buses[b.ID] = b
 	}
@@ -99,6 +103,11 @@ func (s *Scheduler) Run(ctx context.Context, out chan<- reading.Reading) error {
 	return nil
 }
 
+// note logs a failure or recovery of a device, at most one line per key a minute.
+func (s *Scheduler) note(key string, log *slog.Logger, level slog.Level, msg string, args ...any) {
+	s.rl.Log(log, level, key, msg, args...)
+}
+
 // emit sends one reading; it gives up only when ctx is done.
 func (s *Scheduler) emit(ctx context.Context, r reading.Reading) {
 	select {
@@ -129,15 +138,25 @@ func (s *Scheduler) emitBad(ctx context.Context, sn *sensor, err error, at time.
 func (s *Scheduler) emitSamples(ctx context.Context, sn *sensor, samples []driver.Sample, at time.Time) {
 	for i := range samples {
 		smp := &samples[i]
-		r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
-		if smp.Err != nil {
-			r.Quality, r.Err = reading.Bad, smp.Err
-		}
+		r := sn.reading(smp, at)
 		if sn.declared == nil {
 			sn.remember(smp.Channel)
 		}
 		s.emit(ctx, r)
 	}
+}
+
+// reading turns a driver's sample into a reading. This is the edge of the vocabulary: whatever the driver,
+// a value that is NaN or infinite becomes a bad reading here (and counts as a failed read), so the rules,
+// the alarm objects and the published readings only ever see finite values.
+func (sn *sensor) reading(smp *driver.Sample, at time.Time) reading.Reading {
+	r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
+	if smp.Err != nil {
+		r.Quality, r.Err = reading.Bad, smp.Err
+	} else if r.Vet() {
+		sn.failures.Add(1)
+	}
+	return r
 }
 
 func (sn *sensor) remember(ch reading.Channel) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ func (s *stream) Close() error                                            { retu
 
 // harness builds a config and registry in which each sensor's driver is its id's entry in devs.
 type harness struct {
+	logTo  io.Writer // the scheduler's log; discarded when nil
 	reg    *driver.Registry
 	opens  sync.Map // sensor id -> *atomic.Int32
 	openFn map[string]func(n int) (driver.Device, error)
@@ -103,7 +105,11 @@ func (h *harness) run(t *testing.T, yaml string, until func(r reading.Reading) b
 	for _, b := range cfg.Buses {
 		buses = append(buses, b.DriverBus(cfg.File))
 	}
-	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logTo := h.logTo
+	if logTo == nil {
+		logTo = io.Discard
+	}
+	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(logTo, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan reading.Reading, 16)
 	done := make(chan struct{})
@@ -314,6 +320,70 @@ func TestStreamerPushesAndIsRestarted(t *testing.T) {
 		}
 		if got[0].Channel != reading.Smoke || got[0].Value != 1 {
 			t.Errorf("first reading %+v, want the pushed sample", got[0])
+		}
+	})
+}
+
+// A driver that hands over NaN or an infinity (a float32 register holding NaN, a NUT variable reading
+// "inf") yields a bad reading saying so, polled or pushed: such a value never reaches the rules as good.
+func TestNonFiniteValuesBecomeBadReadings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		values := []float64{21, math.NaN(), math.Inf(1), math.Inf(-1), 22}
+		h.openFn["poll"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) {
+				return values[(n-1)%len(values)], nil
+			}}, nil
+		}
+		h.openFn["push"] = func(int) (driver.Device, error) {
+			return &stream{run: func(ctx context.Context, emit func(driver.Sample)) error {
+				for _, v := range values {
+					emit(driver.Sample{Channel: reading.Smoke, Value: v})
+				}
+				<-ctx.Done()
+				return ctx.Err()
+			}}, nil
+		}
+		var polled, pushed []reading.Reading
+		h.run(t, "sensors:\n  - {id: poll, driver: fake, every: 10ms}\n  - {id: push, driver: fake, every: 1h}\n",
+			func(r reading.Reading) bool {
+				if r.Sensor == "poll" {
+					polled = append(polled, r)
+				} else {
+					pushed = append(pushed, r)
+				}
+				return len(polled) >= len(values) && len(pushed) >= len(values)
+			})
+		for _, rs := range [][]reading.Reading{polled[:len(values)], pushed[:len(values)]} {
+			for i, r := range rs {
+				finite := !math.IsNaN(values[i]) && !math.IsInf(values[i], 0)
+				if r.Good() != finite || !reading.Finite(r.Value) {
+					t.Errorf("%s reading %d of %v: %+v", r.Sensor, i, values[i], r)
+				}
+				if !finite && !errors.Is(r.Err, reading.ErrNotFinite) {
+					t.Errorf("%s: a non-finite value must say why it is bad: %v", r.Sensor, r.Err)
+				}
+			}
+		}
+	})
+}
+
+// A device that fails and recovers every second (a loose connector) logs one line a minute (the next one
+// says how many were not written), instead of two lines a second.
+func TestFlappingSensorDoesNotFloodTheLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		var log strings.Builder
+		h.logTo = &log
+		h.openFn["loose"] = func(int) (driver.Device, error) {
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { panic("connector") }}, nil
+		}
+		start := time.Now()
+		h.run(t, "sensors:\n  - {id: loose, driver: fake, every: 100ms}\n", func(r reading.Reading) bool {
+			return time.Since(start) > 15*time.Second
+		})
+		if lines := strings.Count(log.String(), "\n"); lines != 1 {
+			t.Fatalf("%d log lines in 15 s of a device failing every second, want 1:\n%s", lines, log.String())
 		}
 	})
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // healthyRun is how long a streamer must run before its next failure counts as a fresh one for backoff.
@@ -30,7 +30,7 @@ func (s *Scheduler) stream(ctx context.Context, sn *sensor, dev driver.Streamer,
 		if err == nil {
 			err = errors.New("device stopped")
 		}
-		sn.log.Error("streaming device failed; reopening with backoff", "err", err)
+		s.note(sn.cfg.ID, sn.log, slog.LevelError, "streaming device failed; reopening with backoff", "err", err)
 		s.emitBad(ctx, sn, err, time.Now())
 		for {
 			wait := driver.Backoff(fails, backoffBase, backoffMax)
@@ -50,7 +50,7 @@ func (s *Scheduler) stream(ctx context.Context, sn *sensor, dev driver.Streamer,
 				st, ok := d.(driver.Streamer)
 				if ok {
 					dev = st
-					sn.log.Info("streaming device open again")
+					s.note(sn.cfg.ID, sn.log, slog.LevelInfo, "streaming device open again")
 					break
 				}
 				d.Close()
@@ -65,9 +65,8 @@ func (s *Scheduler) runStreamer(ctx context.Context, sn *sensor, dev driver.Stre
 	defer recoverInto(&err)
 	return dev.Run(ctx, func(smp driver.Sample) {
 		sn.reads.Add(1)
-		r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: time.Now()}
+		r := sn.reading(&smp, time.Now())
 		if smp.Err != nil {
-			r.Quality, r.Err = reading.Bad, smp.Err
 			sn.failures.Add(1)
 		}
 		if sn.declared == nil {
