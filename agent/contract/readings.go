@@ -2,7 +2,6 @@ package contract
 
 import (
 	"math"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -34,34 +33,9 @@ func (r *Reading) At() time.Time {
 	return t
 }
 
-// AppendReading appends the readings payload to dst without allocating: value is written only for a good,
-// finite reading (anything else is a bad reading with a null value), errText only for a bad one.
-func AppendReading(dst []byte, value float64, good bool, unit, errText string, at time.Time) []byte {
-	good = good && !math.IsNaN(value) && !math.IsInf(value, 0)
-	dst = append(dst, `{"value":`...)
-	if good {
-		dst = strconv.AppendFloat(dst, value, 'g', -1, 64)
-	} else {
-		dst = append(dst, "null"...)
-	}
-	dst = append(dst, `,"unit":`...)
-	dst = AppendString(dst, unit)
-	if good {
-		dst = append(dst, `,"quality":"good","error":null`...)
-	} else {
-		if errText == "" {
-			errText = "not a finite number"
-		}
-		dst = append(dst, `,"quality":"bad","error":`...)
-		dst = AppendString(dst, errText)
-	}
-	dst = append(dst, `,"time":"`...)
-	dst = at.UTC().AppendFormat(dst, TimeFormat)
-	return append(dst, `"}`...)
-}
-
-// AppendReadingAs appends the readings payload of a channel written as f says: the value rounded to its
-// resolution, and the state's name when the channel names it. Like AppendReading it never allocates.
+// AppendReadingAs appends the readings payload of a channel written as f says to dst without allocating:
+// the value rounded to its resolution and written only for a good, finite reading (anything else is a bad
+// reading with a null value), errText only for a bad one, and the state's name when the channel names it.
 func AppendReadingAs(dst []byte, value float64, good bool, f *reading.Format, errText string, at time.Time) []byte {
 	good = good && !math.IsNaN(value) && !math.IsInf(value, 0)
 	dst = append(dst, `{"value":`...)

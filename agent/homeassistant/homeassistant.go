@@ -52,7 +52,7 @@ type Discovery struct {
 
 // New builds the discovery configs of a gateway's channels and alarms.
 func New(gw Gateway, chs []Channel, alarms []Alarm) *Discovery {
-	d := &Discovery{prefix: gw.DiscoveryPrefix, node: "rackwatch_" + escape(gw.ID), topics: map[string]bool{}}
+	d := &Discovery{prefix: gw.DiscoveryPrefix, node: node(gw.ID), topics: map[string]bool{}}
 	topics := contract.NewTopics(gw.TopicPrefix, gw.ID)
 	dev := device{Identifiers: []string{d.node}, Name: gw.ID, Manufacturer: "rackwatch", Model: "rackwatch gateway",
 		SWVersion: gw.Version, ConfigurationURL: gw.URL}
@@ -95,9 +95,17 @@ func (d *Discovery) add(component, object string, e *entity) {
 // Configs are the discovery messages to publish, retained, on every broker, sorted by topic.
 func (d *Discovery) Configs() []Message { return d.msgs }
 
-// Filter is the topic filter matching every discovery config of this gateway, whatever the entity:
+// Filter is the topic filter matching every discovery config of a gateway, whatever the entity:
 // subscribing to it brings back the retained configs of entities that are no longer configured.
+func Filter(discoveryPrefix, gateway string) string {
+	return discoveryPrefix + "/+/" + node(gateway) + "/+/config"
+}
+
+// Filter is Filter for this gateway.
 func (d *Discovery) Filter() string { return d.prefix + "/+/" + d.node + "/+/config" }
+
+// node is the gateway's node id in discovery topics, also its device identifier.
+func node(gateway string) string { return "rackwatch_" + escape(gateway) }
 
 // Obsolete reports whether a retained message received on Filter is a config of this gateway that is no
 // longer wanted (a sensor removed from the config): publishing an empty retained message on its topic

@@ -65,7 +65,7 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		pw := promtext.New(w)
 		src.WriteMetrics(pw)
-		writeRuntime(pw, w)
+		writeRuntime(w)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

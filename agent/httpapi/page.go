@@ -38,7 +38,7 @@ type AlarmRow struct {
 	// Value is the alarm's value as a person reads it ("63.2 ppm"), or "".
 	Value string
 	// Since is when its current active period began (when it rose).
-	Since           time.Time
+	Since        time.Time
 	Acked        bool
 	AckedBy      string
 	Shelved      bool
@@ -48,8 +48,8 @@ type AlarmRow struct {
 
 // EventRow is one transition on the timeline.
 type EventRow struct {
-	Time                           time.Time
-	Seq                            uint64
+	Time                          time.Time
+	Seq                           uint64
 	Event, Severity, Key, Message string
 }
 

@@ -192,7 +192,9 @@ func stateName(channel string, r *contract.Reading) (string, bool) {
 }
 
 // alarming: the names of alarming states are written in capitals (DETECTED, ON BATTERY).
-func alarming(name string) bool { return name != "" && strings.ToUpper(name) == name && strings.ToLower(name) != name }
+func alarming(name string) bool {
+	return name != "" && strings.ToUpper(name) == name && strings.ToLower(name) != name
+}
 
 // Status writes a gateway's status change.
 func (p *Printer) Status(gateway string, s *contract.Status) {
