@@ -3,6 +3,7 @@ package agent
 import (
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
@@ -34,20 +35,29 @@ func (a *runner) format(sensor string, ch reading.Channel) *reading.Format {
 	return &f
 }
 
-// round writes an alarm's value and threshold to its channel's resolution, as the contract promises; a
-// value in another unit (a rate per minute, a staleness in seconds) keeps six significant digits. The
-// pointers are replaced, not written through: the engine keeps its own.
+// round writes an alarm's value and threshold to its channel's resolution, as the contract promises (see
+// alarmStep). The pointers are replaced, not written through: the engine keeps its own.
 func (a *runner) round(t *contract.Alarm) {
-	step := 0.0
-	if f := a.formats[t.Sensor][reading.Channel(t.Channel)]; f != nil && f.Unit == t.Unit {
-		step = f.Resolution
-	}
+	step := alarmStep(a.formats[t.Sensor][reading.Channel(t.Channel)], t.Unit)
 	if t.Value != nil {
 		t.Value = contract.Float(reading.Round(*t.Value, step))
 	}
 	if t.Threshold != nil {
 		t.Threshold = contract.Float(reading.Round(*t.Threshold, step))
 	}
+}
+
+// alarmStep is the resolution of an alarm's value in unit, for a channel written as f: the channel's own
+// in its unit and in a rate of it (°C/min: a tenth of a degree per minute for a sensor that resolves
+// tenths), a tenth of a second for a staleness, six significant digits for anything else.
+func alarmStep(f *reading.Format, unit string) float64 {
+	switch {
+	case f != nil && (unit == f.Unit || f.Unit != "" && strings.HasPrefix(unit, f.Unit+"/")):
+		return f.Resolution
+	case unit == "s":
+		return 0.1
+	}
+	return 0
 }
 
 // timelineLen is how many transitions the status page's timeline keeps.

@@ -164,3 +164,24 @@ func TestStatusSaysWhoAckedAndShelved(t *testing.T) {
 		}
 	}
 }
+
+// An alarm's value is rounded in its own unit: a rate of a channel in the channel's steps, a staleness to
+// a tenth of a second, anything else to six significant digits.
+func TestAlarmValuesRounded(t *testing.T) {
+	tenths := &reading.Format{Unit: "°C", Resolution: 0.1}
+	for _, c := range []struct {
+		f    *reading.Format
+		unit string
+		v    float64
+		want float64
+	}{
+		{tenths, "°C", 70.30000000000001, 70.3},
+		{tenths, "°C/min", 43.00049999, 43},
+		{tenths, "s", 12.3456, 12.3},
+		{nil, "ppm", 1.23456789, 1.23457},
+	} {
+		if got := reading.Round(c.v, alarmStep(c.f, c.unit)); got != c.want {
+			t.Errorf("%v %s rounds to %v, want %v", c.v, c.unit, got, c.want)
+		}
+	}
+}

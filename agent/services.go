@@ -152,7 +152,7 @@ func (a *runner) Status() httpapi.Status {
 
 // human writes a value as a person reads it: the name of a named state, or the value rounded to the
 // channel's resolution with its unit. A value in another unit than the channel's (an alarm's rate per
-// minute) keeps six significant digits. Called with a.mu held.
+// minute, a staleness) is rounded as in the alarm object (alarmStep). Called with a.mu held.
 func (a *runner) human(sensor string, ch reading.Channel, unit string, v float64) string {
 	f := a.formats[sensor][ch]
 	if f == nil {
@@ -160,7 +160,7 @@ func (a *runner) human(sensor string, ch reading.Channel, unit string, v float64
 		f = &cf
 	}
 	if unit != "" && unit != f.Unit {
-		return (&reading.Format{Unit: unit}).Human(v)
+		return (&reading.Format{Unit: unit, Resolution: alarmStep(f, unit)}).Human(v)
 	}
 	return f.Human(v)
 }
