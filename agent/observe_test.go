@@ -82,15 +82,15 @@ func TestStatusPageTellsTheIncidentInOrder(t *testing.T) {
 	alarms := page[strings.Index(page, "<h2>Alarms"):strings.Index(page, "<h2>Timeline")]
 	last := -1
 	for _, key := range []string{"offgas/offgas/voc", "batt-critical/string1/battery_temp", "smoke/room.smoke/smoke"} {
-		i := strings.Index(alarms, "<td>"+key+"</td>")
+		i := strings.Index(alarms, `<td class="nw">`+key+"</td>")
 		if i < 0 || i < last {
 			t.Fatalf("%s is not in its place in the order of events:\n%s", key, alarms)
 		}
 		last = i
 	}
 	for _, want := range []string{
-		`<td class="num">DETECTED</td>`, // the smoke alarm's value, by name
-		`<td class="num">70.3 °C</td>`,  // the battery's, rounded
+		`<td class="num nw">DETECTED</td>`, // the smoke alarm's value, by name
+		`<td class="num nw">70.3 °C</td>`,  // the battery's, rounded
 		`<td>room.smoke</td><td>smoke</td><td class="num">—</td>`,
 		`bad: gpio: line 17 busy`,
 		`<td>room.air</td><td>temperature</td><td class="num">22.5 °C</td>`,

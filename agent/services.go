@@ -119,7 +119,7 @@ func (a *runner) Status() httpapi.Status {
 	a.mu.Lock()
 	for _, al := range a.active {
 		row := httpapi.AlarmRow{Severity: al.Severity, Key: al.Key, State: al.State, Message: al.Message, Since: al.Since,
-			Acked: al.Acked, AckedBy: al.AckedBy}
+			Episode: al.Episode, Acked: al.Acked, AckedBy: al.AckedBy}
 		if al.ShelvedUntil != nil && al.ShelvedUntil.After(now) {
 			row.Shelved, row.ShelvedUntil, row.ShelvedBy = true, *al.ShelvedUntil, a.shelvedBy[al.Key]
 		}

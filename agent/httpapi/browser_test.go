@@ -26,10 +26,10 @@ func TestPageInChromium(t *testing.T) {
 	defer srv.Close()
 	page := text(browsertest.DumpDOM(t, "http://"+srv.Addr()+"/"))
 	want := []string{
-		"5 active alarms, 2 critical · 1 of 2 brokers connected, 7 transitions waiting",
+		"6 active alarms, 3 critical · 1 of 2 brokers connected, 7 transitions waiting",
 		"03:03:40 (6m20s ago) | warning | offgas-voc/batt-room.offgas/voc",
 		"03:04:50 (5m10s ago) | critical | pre-runaway",
-		"03:07:00 (3m00s ago) | critical | smoke/batt-room.smoke/smoke | active | DETECTED",
+		"03:07:00 (3m00s ago) | critical | smoke/batt-room.smoke/smoke | DETECTED | active, not acknowledged",
 		"tls://central-b:8883 | NOT CONNECTED since 03:02:00",
 		"batt-room.smoke | smoke | — | 1.0s | bad: gpio: line 17 busy",
 		"ups1 | all 3 channels | — |",

@@ -54,7 +54,7 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("metrics: %d %q", code, body)
 	}
 	code, body := get(t, base+"/")
-	if code != 200 || !strings.Contains(body, `<td class="sev-critical">critical</td><td>smoke/room/smoke</td>`) {
+	if code != 200 || !strings.Contains(body, `<td class="sev-critical">critical</td><td class="nw">smoke/room/smoke</td>`) {
 		t.Errorf("status page: %d %s", code, body)
 	}
 	if strings.Contains(body, "<room>") || !strings.Contains(body, "smoke in &lt;room&gt;") {

@@ -37,8 +37,10 @@ type AlarmRow struct {
 	Severity, Key, State, Message string
 	// Value is the alarm's value as a person reads it ("63.2 ppm"), or "".
 	Value string
-	// Since is when its current active period began (when it rose).
+	// Since is when its current active period began (when it rose); Episode the seq of its raise, which
+	// orders alarms that rose at the same instant (smoke, then the fire alarm it completes).
 	Since        time.Time
+	Episode      uint64
 	Acked        bool
 	AckedBy      string
 	Shelved      bool
@@ -185,7 +187,7 @@ table{border-collapse:collapse;width:100%%}td,th{padding:.25em .6em;border-botto
 th{font-weight:600;background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
 .critical td:first-child{border-left:6px solid #c00}.warning td:first-child{border-left:6px solid #e0a000}.info td:first-child{border-left:6px solid #3a7bd5}
 .sev-critical{color:#c00;font-weight:700}.sev-warning{color:#9a6a00;font-weight:700}.sev-info{color:#3a7bd5}
-.bad{color:#b00}.ok{color:#080}.ago,.dim{color:#777;font-size:.9em}.msg{max-width:40em}
+.bad{color:#b00}.ok{color:#080}.ago,.dim{color:#777;font-size:.9em}.msg{min-width:22em;max-width:50em}.nw{white-space:nowrap}
 .banner{padding:.5em .8em;margin:.6em 0;border-radius:4px;background:#eef6ee}.banner.alarm{background:#fde8e8}
 </style></head>
 <body><h1>rackwatch %s%s</h1>
@@ -255,6 +257,9 @@ func (p *page) alarms() {
 		if !as[i].Since.Equal(as[j].Since) {
 			return as[i].Since.Before(as[j].Since)
 		}
+		if as[i].Episode != as[j].Episode {
+			return as[i].Episode < as[j].Episode
+		}
 		return as[i].Key < as[j].Key
 	})
 	io.WriteString(p.w, "<h2>Alarms, in the order they rose</h2>\n")
@@ -262,28 +267,26 @@ func (p *page) alarms() {
 		io.WriteString(p.w, "<p>No alarms.</p>\n")
 		return
 	}
-	io.WriteString(p.w, "<table><tr><th>rose at</th><th>severity</th><th>alarm</th><th>state</th><th>value</th><th>acknowledged</th><th>shelved</th><th>message</th></tr>\n")
+	io.WriteString(p.w, "<table><tr><th>rose at</th><th>severity</th><th>alarm</th><th class=\"num\">value</th><th>state</th><th>message</th></tr>\n")
 	for _, a := range as {
+		// The state says what an operator must do: acknowledge, or nothing until the shelve ends.
 		state := esc(a.State)
-		if a.State == "cleared" && !a.Acked {
-			state = "cleared, not acknowledged"
+		switch {
+		case !a.Acked:
+			state += `, <span class="bad">not acknowledged</span>`
+		case a.AckedBy != "":
+			state += ", acknowledged by " + esc(a.AckedBy)
+		default:
+			state += ", acknowledged"
 		}
-		ack := `<span class="bad">no</span>`
-		if a.Acked {
-			ack = "yes"
-			if a.AckedBy != "" {
-				ack = "by " + esc(a.AckedBy)
-			}
-		}
-		shelved := ""
 		if a.Shelved {
-			shelved = "until " + esc(p.clock(a.ShelvedUntil))
+			state += ", shelved until " + esc(p.clock(a.ShelvedUntil))
 			if a.ShelvedBy != "" {
-				shelved += " by " + esc(a.ShelvedBy)
+				state += " by " + esc(a.ShelvedBy)
 			}
 		}
-		p.printf("<tr class=\"%s\"><td>%s</td><td class=\"sev-%s\">%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td><td>%s</td><td>%s</td><td class=\"msg\">%s</td></tr>\n",
-			esc(a.Severity), p.when(a.Since), esc(a.Severity), esc(a.Severity), esc(a.Key), state, esc(a.Value), ack, shelved, esc(a.Message))
+		p.printf("<tr class=\"%s\"><td class=\"nw\">%s</td><td class=\"sev-%s\">%s</td><td class=\"nw\">%s</td><td class=\"num nw\">%s</td><td>%s</td><td class=\"msg\">%s</td></tr>\n",
+			esc(a.Severity), p.when(a.Since), esc(a.Severity), esc(a.Severity), esc(a.Key), esc(a.Value), state, esc(a.Message))
 	}
 	io.WriteString(p.w, "</table>\n")
 }
@@ -295,8 +298,9 @@ func (p *page) timeline() {
 	}
 	io.WriteString(p.w, "<h2>Timeline: the last transitions</h2>\n<table><tr><th>time</th><th>#</th><th>event</th><th>severity</th><th>alarm</th><th>message</th></tr>\n")
 	for _, e := range p.st.Timeline {
-		p.printf("<tr><td>%s</td><td class=\"num\">%d</td><td>%s</td><td class=\"sev-%s\">%s</td><td>%s</td><td class=\"msg\">%s</td></tr>\n",
-			esc(p.clock(e.Time)), e.Seq, esc(e.Event), esc(e.Severity), esc(e.Severity), esc(e.Key), esc(e.Message))
+		// The alarm's message is in the table above: here its beginning, all of it on hover.
+		p.printf("<tr><td>%s</td><td class=\"num\">%d</td><td>%s</td><td class=\"sev-%s\">%s</td><td class=\"nw\">%s</td><td class=\"msg\" title=\"%s\">%s</td></tr>\n",
+			esc(p.clock(e.Time)), e.Seq, esc(e.Event), esc(e.Severity), esc(e.Severity), esc(e.Key), esc(e.Message), esc(clip(e.Message, 100)))
 	}
 	io.WriteString(p.w, "</table>\n")
 }
@@ -339,6 +343,17 @@ func (p *page) delivery() {
 		}
 		io.WriteString(p.w, "</p>\n")
 	}
+}
+
+// clip shortens s to at most n runes, marking the cut.
+func clip(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i] + "…"
+		}
+		n--
+	}
+	return s
 }
 
 func plural(n int) string {
