@@ -229,9 +229,18 @@ func (a *runner) reloadActions(p *Plan) {
 	eng := actions.New(specs, outs)
 	eng.Carry(ac.eng)
 	ac.eng = eng
-	ac.dryRun.Store(cfg.Actions.DryRun)
-	ac.bank.SetDryRun(cfg.Actions.DryRun)
-	a.applyDrives(eng.Restore(a.engine.Snapshot().Alarms, time.Now(), ac.drives[:0]))
+	ds := eng.Restore(a.engine.Snapshot().Alarms, time.Now(), ac.drives[:0])
+	if ac.dryRun.Swap(cfg.Actions.DryRun) != cfg.Actions.DryRun {
+		// The mode changes: record the new wishes first, then switch the mode, which wakes every output.
+		for _, d := range ds {
+			ac.bank.Want(d.Output, d.On, d.Cause)
+			a.log.Info("action", "output", d.Output, "on", d.On, "why", d.Why)
+		}
+		ac.drives = ds[:0]
+		ac.bank.SetDryRun(cfg.Actions.DryRun)
+	} else {
+		a.applyDrives(ds)
+	}
 	if !ac.started.Load() {
 		ac.seq = nil
 		ac.seqDesc.Store("")

@@ -10,6 +10,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/fileref"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/operator"
 	"github.com/rackwatch/rackwatch/agent/outputs"
 	"github.com/rackwatch/rackwatch/agent/rules"
 	"github.com/rackwatch/rackwatch/agent/settings"
@@ -26,6 +27,11 @@ type Plan struct {
 	Channels map[string][]driver.ChannelInfo
 	// Outputs are the checked outputs, in config order (checkoutputs.go).
 	Outputs []outputs.Spec
+	// Operators are the operators whose signed commands the gateway takes (checkoperators.go).
+	Operators *operator.Keyring
+	// warns are what Check found risky but not wrong (a private key among the operators' keys);
+	// CheckFiles returns them with its own.
+	warns settings.Errors
 }
 
 // Check validates everything Load cannot know alone: that each driver and bus type exists, that the driver
@@ -80,6 +86,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 		plan.Channels[s.ID] = chs
 	}
 	plan.checkOutputs(reg, &errs)
+	plan.checkOperators(&errs)
 	if len(errs) == 0 {
 		for i := range cfg.Rules {
 			r := &cfg.Rules[i]
@@ -176,6 +183,7 @@ func (p *Plan) Files() []fileref.Ref {
 	}
 	refs = append(refs, fileref.Ref{File: cfg.File, Line: cfg.Gateway.Line, Key: "gateway.state_dir", Path: cfg.Gateway.StateDir,
 		Need: fileref.Write, MayBeMissing: true})
+	refs = append(refs, p.operatorFiles()...)
 	for i := range cfg.MQTT.Brokers {
 		b := &cfg.MQTT.Brokers[i]
 		add(b.Line, "password_file", b.PasswordFile, fileref.Read, true)
@@ -234,6 +242,8 @@ func secretKey(k string) bool {
 func CheckFiles(p *Plan, u *fileref.User) (errs, warns settings.Errors) {
 	refs := p.Files()
 	errs, warns = fileref.Check(refs, u)
+	warns = append(warns, p.warns...)
+	warns = append(warns, p.exposure()...)
 	for _, r := range refs {
 		if r.Need == fileref.Read && !filepath.IsAbs(r.Path) {
 			warns.Add(r.File, r.Line, "warning: %s %q is relative: the agent opens it from its working directory (/ as a service), not from the config's; write the absolute path", r.Key, r.Path)
@@ -259,6 +269,10 @@ func CheckFiles(p *Plan, u *fileref.User) (errs, warns settings.Errors) {
 				errs.Add(cfg.File, b.Line, "broker %s: password_file: %v", b.URL, err)
 			}
 		}
+	}
+	if a := cfg.MQTT.EmbeddedBrokerAuth; a != nil && !failed[a.Line] {
+		e, w := p.checkBrokerUsers(a)
+		errs, warns = append(errs, e...), append(warns, w...)
 	}
 	errs.Sort()
 	warns.Sort()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -89,7 +90,9 @@ func TestEndToEndBatteryRunawayOverMQTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	opKeys, keyDir := operatorKeys(t, "night-shift")
 	plan := writeConfig(t, `
+operators: [{name: night-shift, public_key_file: `+filepath.Join(keyDir, "night-shift.pub")+`}]
 gateway: {id: gw, site: lab, state_dir: STATE}
 mqtt:
   brokers: [{url: "`+b.URL()+`"}]
@@ -177,8 +180,8 @@ rules:
 
 	// An operator acknowledges the latched smoke alarm from the central console; a typo is refused.
 	for _, c := range []struct{ topic, payload string }{
-		{"rackwatch/gw/cmd/ack", `{"alarm":"smoke/room.smoke/smoke","by":"night shift","id":"a1"}`},
-		{"rackwatch/gw/cmd/ack", `{"alarm":"smoke/room.smok/smoke","by":"night shift","id":"a2"}`},
+		{"rackwatch/gw/cmd/ack", string(signed(t, opKeys["night-shift"], "night-shift", "gw", contract.Ack, "smoke/room.smoke/smoke", func(s *contract.Signed) { s.ID = "a1" }))},
+		{"rackwatch/gw/cmd/ack", string(signed(t, opKeys["night-shift"], "night-shift", "gw", contract.Ack, "smoke/room.smok/smoke", func(s *contract.Signed) { s.ID = "a2" }))},
 	} {
 		if err := sub.cl.PublishWait(context.Background(), mqtt.Message{Topic: c.topic, QoS: 1, Payload: []byte(c.payload)}); err != nil {
 			t.Fatal(err)
@@ -198,7 +201,7 @@ rules:
 		for _, m := range on(ms, "rackwatch/gw/events") {
 			var a contract.Alarm
 			json.Unmarshal(m.Payload, &a)
-			if a.Key == "smoke/room.smoke/smoke" && a.Event == contract.EventAck && a.Acked && a.AckedBy == "night shift" {
+			if a.Key == "smoke/room.smoke/smoke" && a.Event == contract.EventAck && a.Acked && a.AckedBy == "night-shift" {
 				return true
 			}
 		}

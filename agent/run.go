@@ -171,6 +171,9 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 			return err
 		}
 	}
+	if err := a.startCommands(); err != nil {
+		return err
+	}
 	open := opt.Open
 	if open == nil {
 		open = OpenMQTT
@@ -238,6 +241,7 @@ type runner struct {
 	savedAt   time.Time // last save of the alarm state
 	out       *Link
 	ratelog   *ratelog.Limiter
+	cmds      *commands // operators' commands (commands.go)
 
 	// stateErr is why the last save of the alarm state failed (nil when it worked); lastSaveTry is when a
 	// failed save was last retried.
@@ -261,12 +265,11 @@ type runner struct {
 	formats map[string]map[reading.Channel]*reading.Format
 	active  map[string]contract.Alarm
 	// alarms is every alarm the rules can raise, in its latest state, for /metrics; timeline the last
-	// transitions and shelvedBy who shelved an alarm, for the status page.
-	alarms    map[string]contract.Alarm
-	timeline  timeline
-	shelvedBy map[string]string
-	last      map[string]map[reading.Channel]*reading.Reading
-	stats     struct{ readings, transitions, commands, journalErrors uint64 }
+	// transitions, for the status page.
+	alarms   map[string]contract.Alarm
+	timeline timeline
+	last     map[string]map[reading.Channel]*reading.Reading
+	stats    struct{ readings, transitions, journalErrors uint64 }
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
@@ -307,9 +310,6 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 	a.mu.Lock()
 	a.plan, a.engine, a.sched, a.formats = p, eng, sched, formats
 	a.active, a.alarms, a.last = active, alarms, last
-	if a.shelvedBy == nil {
-		a.shelvedBy = map[string]string{}
-	}
 	a.mu.Unlock()
 	return nil
 }
@@ -370,6 +370,7 @@ func (a *runner) loop(ctx context.Context) {
 			} else {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
 				a.reloadActions(p)
+				a.setOperators(p)
 				a.discover()
 			}
 			stopScheduler = start()
@@ -435,9 +436,6 @@ func (a *runner) commit(trs []contract.Alarm) {
 		}
 		a.alarms[t.Key] = *t
 		a.timeline.add(t)
-		if t.ShelvedUntil == nil {
-			delete(a.shelvedBy, t.Key)
-		}
 	}
 	a.mu.Unlock()
 	a.lastGasp(trs)
@@ -514,25 +512,6 @@ func (a *runner) checkStorage() {
 	a.checking = true
 	a.commit(trs)
 	a.checking = false
-}
-
-func (a *runner) command(c delivery.Inbound) {
-	a.stats.commands++
-	cmd, err := contract.ParseCommand(c.Kind, c.Payload)
-	if err == nil {
-		var trs []contract.Alarm
-		trs, err = a.engine.Apply(cmd, time.Now(), a.trs[:0])
-		if err == nil && cmd.Kind == contract.Shelve && !cmd.Until.IsZero() {
-			a.mu.Lock()
-			a.shelvedBy[cmd.Alarm] = cmd.By // for the status page: the alarm object names no shelver
-			a.mu.Unlock()
-		}
-		a.commit(trs)
-	}
-	if err != nil {
-		a.ratelog.Log(a.log, slog.LevelWarn, "refused:"+c.Broker, "command refused", "broker", c.Broker, "command", contract.Printable(c.Kind), "err", err)
-	}
-	a.out.Answer(contract.NewResult(cmd, err))
 }
 
 // lastGasp pushes the backlog out at once when a last-gasp rule (a UPS running out of battery) raises:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
@@ -28,11 +29,25 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 		lim := broker.DefaultLimits
 		lim.Reserved = contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID).Base() + "/"
 		lim.OwnClient = "rackwatch-" + cfg.Gateway.ID
-		if b, err = broker.StartWith(addr, log, lim); err != nil {
+		opt := broker.Options{Limits: lim}
+		var login *config.Login
+		if a := cfg.MQTT.EmbeddedBrokerAuth; a != nil {
+			hashes, err := brokerauth.ParseFile(a.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt.embedded_broker_auth: %w", err)
+			}
+			opt.Users = brokerauth.New(cfg.MQTT.TopicPrefix, cfg.Gateway.ID, hashes, a.Operators, a.Readers)
+			user, pass := opt.Users.OwnLogin()
+			login = &config.Login{User: user, Password: pass}
+		} else if !config.Loopback(addr) {
+			log.Warn("the embedded broker listens beyond loopback and takes anonymous clients: anyone who reaches it reads every alarm and can publish as this gateway; set mqtt.embedded_broker_auth (docs/security.md)", "address", addr)
+		}
+		if b, err = broker.StartOptions(addr, log, opt); err != nil {
 			return nil, err
 		}
 		c := *cfg
 		c.MQTT.EmbeddedBroker = b.Addr() // the real port when the config asked for :0
+		c.MQTT.EmbeddedLogin = login
 		cfg = &c
 	}
 	d, err := delivery.Open(ctx, cfg, log)
@@ -82,7 +97,7 @@ func (a *runner) WriteMetrics(w *promtext.Writer) {
 		"goversion", runtime.Version(), "goarch", runtime.GOARCH)
 	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
 	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
-	w.One("rackwatch_commands_total", "Operator commands received.", promtext.Counter, float64(st.commands))
+	a.writeCommandMetrics(w)
 	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.writeObservations(w)
@@ -121,7 +136,7 @@ func (a *runner) Status() httpapi.Status {
 		row := httpapi.AlarmRow{Severity: al.Severity, Key: al.Key, State: al.State, Message: al.Message, Since: al.Since,
 			Episode: al.Episode, Acked: al.Acked, AckedBy: al.AckedBy}
 		if al.ShelvedUntil != nil && al.ShelvedUntil.After(now) {
-			row.Shelved, row.ShelvedUntil, row.ShelvedBy = true, *al.ShelvedUntil, a.shelvedBy[al.Key]
+			row.Shelved, row.ShelvedUntil, row.ShelvedBy = true, *al.ShelvedUntil, al.ShelvedBy
 		}
 		if al.Value != nil {
 			row.Value = a.human(al.Sensor, reading.Channel(al.Channel), al.Unit, *al.Value)

@@ -14,6 +14,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/ratelog"
 )
 
@@ -55,9 +56,23 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	return StartWith(addr, log, DefaultLimits)
 }
 
-// StartWith listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients
-// until Close, within lim. Retained messages and sessions live in memory only.
+// StartWith is StartOptions with these limits and no users: every client is admitted, anonymous.
 func StartWith(addr string, log *slog.Logger, lim Limits) (*Broker, error) {
+	return StartOptions(addr, log, Options{Limits: lim})
+}
+
+// Options configure the broker.
+type Options struct {
+	Limits Limits
+	// Users, when set, are the only clients admitted (a user and its password), each doing only what its
+	// role allows (brokerauth). Nil admits every client, anonymous, to every topic: loopback only.
+	Users *brokerauth.Users
+}
+
+// StartOptions listens on addr (host:port; port 0 picks a free one) and serves MQTT 3.1.1 and 5 clients
+// until Close, within opt.Limits, to opt.Users. Retained messages and sessions live in memory only.
+func StartOptions(addr string, log *slog.Logger, opt Options) (*Broker, error) {
+	lim := opt.Limits
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +95,7 @@ func StartWith(addr string, log *slog.Logger, lim Limits) (*Broker, error) {
 		// mochi logs every connect at info; that belongs at debug in an agent's log.
 		Logger: slog.New(quieter{log.Handler(), closing}).With("component", "embedded-broker"),
 	})
-	bd := &bounds{lim: lim, srv: srv, log: log.With("component", "embedded-broker"), rl: ratelog.New(time.Minute, 0), sizes: map[string]int{}}
+	bd := &bounds{lim: lim, users: opt.Users, srv: srv, log: log.With("component", "embedded-broker"), rl: ratelog.New(time.Minute, 0), sizes: map[string]int{}}
 	if err := srv.AddHook(bd, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -99,6 +114,12 @@ func StartWith(addr string, log *slog.Logger, lim Limits) (*Broker, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	return &Broker{closing: closing, srv: srv, bounds: bd, addr: ln.Addr().String()}, nil
+}
+
+// RefusedAuth counts the logins refused (unknown user, wrong password, a client id or a will not theirs)
+// and the publications and subscriptions the users' roles do not allow.
+func (b *Broker) RefusedAuth() (logins, denied uint64) {
+	return b.bounds.refusedLogins.Load(), b.bounds.denied.Load()
 }
 
 // Refused counts what the limits refused: clients, and retained messages not kept.
@@ -180,6 +201,10 @@ type bounds struct {
 	total int
 
 	refusedClients, refusedRetained atomic.Uint64
+
+	// users, when set, decide who logs in and what each may do.
+	users                 *brokerauth.Users
+	refusedLogins, denied atomic.Uint64
 }
 
 func (*bounds) ID() string { return "bounds" }
@@ -188,9 +213,14 @@ func (*bounds) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
 }
 
-// OnConnectAuthenticate admits a client unless MaxClients sessions exist already (sessions kept for
-// clients that went away count: each holds queued messages), and it is not one of them coming back.
-func (h *bounds) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+// OnConnectAuthenticate admits a client that logs in as one of the users (when there are users), unless
+// MaxClients sessions exist already (sessions kept for clients that went away count: each holds queued
+// messages), and it is not one of them coming back.
+func (h *bounds) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if h.users != nil && !h.login(cl, pk) {
+		h.refusedLogins.Add(1)
+		return false
+	}
 	if h.lim.MaxClients <= 0 {
 		return true
 	}
@@ -203,7 +233,55 @@ func (h *bounds) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 	return false
 }
 
-func (*bounds) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+// login checks a client's user and password, and that the client id and the will it brings are its own:
+// taking over another user's session (the gateway's own, say) would cut that client off, and mochi
+// publishes a will without asking the ACL, so a reader's will on the gateway's status topic would forge
+// an "offline".
+func (h *bounds) login(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	role, ok := h.users.Authenticate(user, pk.Connect.Password)
+	why := ""
+	switch {
+	case !ok && user == "":
+		why = "anonymous clients are not admitted (mqtt.embedded_broker_auth)"
+	case !ok:
+		why = "unknown user or wrong password"
+	case cl.ID == h.lim.OwnClient && role != brokerauth.Gateway:
+		why = "the gateway's own client id"
+	case pk.Connect.WillFlag && !h.users.Allowed(role, pk.Connect.WillTopic, true):
+		why = "a will on a topic this user may not publish to"
+	}
+	if why == "" {
+		if old, known := h.srv.Clients.Get(cl.ID); known && string(old.Properties.Username) != user {
+			why = "a client id in use by another user"
+		}
+	}
+	if why != "" {
+		h.rl.Log(h.log, slog.LevelWarn, "login", "embedded broker: refusing a client: "+why,
+			"client", cl.ID, "user", user, "remote", cl.Net.Remote)
+		return false
+	}
+	return true
+}
+
+// OnACLCheck lets a client publish (write) or subscribe and receive only what its user's role allows.
+func (h *bounds) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if h.users == nil {
+		return true
+	}
+	user := string(cl.Properties.Username)
+	if h.users.Allowed(h.users.RoleOf(user), topic, write) {
+		return true
+	}
+	h.denied.Add(1)
+	verb := "subscribe to"
+	if write {
+		verb = "publish on"
+	}
+	h.rl.Log(h.log, slog.LevelWarn, "acl:"+user, "embedded broker: a client may not "+verb+" this topic",
+		"client", cl.ID, "user", user, "topic", topic)
+	return false
+}
 
 // OnPublish keeps retained messages within MaxRetained and MaxRetainedBytes: beyond them a retained
 // publication still reaches the current subscribers, but is not kept.

@@ -1,6 +1,9 @@
 // Package broker runs an MQTT broker inside the agent process (mochi-mqtt), for the demo and for a
 // standalone gateway that has no central broker: alarms and readings are then published to it and any
-// MQTT client on the network (a dashboard, `rackwatch tail`) can subscribe.
+// MQTT client on the network (a dashboard, `rackwatch tail`, an operator's console) can subscribe.
 //
-// It accepts every client without authentication, so bind it to loopback or a trusted network only.
+// Without users it admits every client, anonymous, to every topic: bind it to loopback then. With users
+// (mqtt.embedded_broker_auth, agent/brokerauth) a client logs in with a password from a bcrypt password
+// file and does only what its role allows; the gateway's own client logs in with a password made at each
+// start. It has no TLS.
 package broker

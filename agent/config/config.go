@@ -27,6 +27,12 @@ type Config struct {
 	Outputs  []Output  `yaml:"outputs"`
 	Actions  Actions   `yaml:"actions"`
 	Shutdown *Shutdown `yaml:"shutdown"`
+	// Operators, OperatorsDir and CommandWindow say whose signed commands the gateway takes (operators.go).
+	Operators     []Operator        `yaml:"operators"`
+	OperatorsDir  string            `yaml:"operators_dir"`
+	CommandWindow settings.Duration `yaml:"command_window"`
+	// KeyLines are the lines of the top-level keys, for errors about keys that are plain values.
+	KeyLines map[string]int `yaml:"-"`
 }
 
 // Gateway identifies this agent and says where it keeps its state.
@@ -54,8 +60,16 @@ type MQTT struct {
 	EmbeddedBroker string         `yaml:"embedded_broker"`
 	// HomeAssistant, when set, publishes Home Assistant discovery configs (homeassistant.go).
 	HomeAssistant *HomeAssistant `yaml:"home_assistant"`
+	// EmbeddedBrokerAuth, when set, makes the embedded broker take only the users it lists.
+	EmbeddedBrokerAuth *BrokerAuth `yaml:"embedded_broker_auth"`
+	// EmbeddedLogin is how the gateway logs in to its own embedded broker when it has users: set by the
+	// agent when it starts the broker, never read from the file.
+	EmbeddedLogin *Login `yaml:"-"`
 	Line          int
 }
+
+// Login is a user name and password held in memory only.
+type Login struct{ User, Password string }
 
 // Broker is one MQTT broker every alarm is sent to.
 type Broker struct {
@@ -70,7 +84,10 @@ type Broker struct {
 	PasswordEnv  string            `yaml:"password_env"`
 	ClientID     string            `yaml:"client_id"`
 	KeepAlive    settings.Duration `yaml:"keepalive"`
-	Line         int
+	// Commands says whether the gateway takes operator commands arriving through this broker (default
+	// true); commands arriving through others are ignored and counted.
+	Commands *bool `yaml:"commands"`
+	Line     int
 }
 
 // PasswordSecret says where the broker password is kept.

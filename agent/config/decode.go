@@ -126,6 +126,12 @@ func (c *collector) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			v.Field(i).SetInt(int64(n.Line))
 		case tag == ",rest":
 			rest = i
+		case f.Name == "KeyLines" && f.Type == reflect.TypeFor[map[string]int]():
+			lines := make(map[string]int, len(n.Content)/2)
+			for k := 0; k+1 < len(n.Content); k += 2 {
+				lines[n.Content[k].Value] = n.Content[k].Line
+			}
+			v.Field(i).Set(reflect.ValueOf(lines))
 		case tag != "" && tag != "-":
 			fields[strings.Split(tag, ",")[0]] = i
 		}

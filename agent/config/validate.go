@@ -118,6 +118,7 @@ func (cfg *Config) validate(c *collector) {
 		}
 	}
 	cfg.validateActions(c)
+	cfg.validateOperators(c)
 }
 
 func validateBroker(c *collector, b *Broker) {

@@ -35,12 +35,14 @@ type Alarm struct {
 	Acked        bool       `json:"acked"`
 	AckedBy      string     `json:"acked_by,omitempty"`
 	ShelvedUntil *time.Time `json:"shelved_until"`
-	Value        *float64   `json:"value"`
-	Unit         string     `json:"unit"`
-	Threshold    *float64   `json:"threshold"`
-	Since        time.Time  `json:"since"`
-	Time         time.Time  `json:"time"`
-	Seq          uint64     `json:"seq"`
+	// ShelvedBy is the operator who shelved it, while it is shelved.
+	ShelvedBy string    `json:"shelved_by,omitempty"`
+	Value     *float64  `json:"value"`
+	Unit      string    `json:"unit"`
+	Threshold *float64  `json:"threshold"`
+	Since     time.Time `json:"since"`
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
 	// Episode is the seq of the first published transition (normally the raise) of the alarm's current
 	// active period, carried by its later updates and by the clear that ends it; after that, the episode
 	// that ended. A pager keys a page on (gateway, alarm, episode), so a clear always finds its page.
@@ -60,6 +62,11 @@ const (
 	EventShelve  = "shelve"
 	EventUnshelv = "unshelve"
 	EventUpdate  = "update"
+	// EventSuppressed is a change caused by readings while the alarm is shelved (it rose, cleared or
+	// changed): recorded and published with the alarm's true state, so the central side and the status
+	// page see that smoke was detected, but it pages nobody and drives no output. The unshelve (command
+	// or expiry) publishes the state again as an ordinary transition.
+	EventSuppressed = "suppressed"
 )
 
 // Composite reports whether the alarm belongs to a composite rule (no sensor or channel of its own).
@@ -109,6 +116,7 @@ type wire struct {
 	Acked        bool              `json:"acked"`
 	AckedBy      string            `json:"acked_by,omitempty"`
 	ShelvedUntil *jsonTime         `json:"shelved_until"`
+	ShelvedBy    string            `json:"shelved_by,omitempty"`
 	Value        *float64          `json:"value"`
 	Unit         string            `json:"unit"`
 	Threshold    *float64          `json:"threshold"`
@@ -127,7 +135,7 @@ type wire struct {
 // years as null, invalid UTF-8 as U+FFFD.
 func (a Alarm) MarshalJSON() ([]byte, error) {
 	w := wire{Gateway: a.Gateway, Site: a.Site, Key: a.Key, Rule: a.Rule, Sensor: a.Sensor, Channel: a.Channel,
-		Severity: a.Severity, State: a.State, Acked: a.Acked, AckedBy: a.AckedBy, Value: finite(a.Value), Unit: a.Unit,
+		Severity: a.Severity, State: a.State, Acked: a.Acked, AckedBy: a.AckedBy, ShelvedBy: a.ShelvedBy, Value: finite(a.Value), Unit: a.Unit,
 		Threshold: finite(a.Threshold), Since: jsonTime(a.Since), Time: jsonTime(a.Time), Seq: a.Seq, Episode: a.Episode,
 		Event: a.Event, Message: a.Message, Labels: a.Labels}
 	if a.ShelvedUntil != nil {
@@ -147,7 +155,7 @@ func (a *Alarm) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*a = Alarm{Gateway: w.Gateway, Site: w.Site, Key: w.Key, Rule: w.Rule, Sensor: w.Sensor, Channel: w.Channel,
-		Severity: w.Severity, State: w.State, Acked: w.Acked, AckedBy: w.AckedBy, Value: w.Value, Unit: w.Unit,
+		Severity: w.Severity, State: w.State, Acked: w.Acked, AckedBy: w.AckedBy, ShelvedBy: w.ShelvedBy, Value: w.Value, Unit: w.Unit,
 		Threshold: w.Threshold, Since: time.Time(w.Since), Time: time.Time(w.Time), Seq: w.Seq, Episode: w.Episode,
 		Event: w.Event, Message: w.Message, Labels: w.Labels}
 	if w.ShelvedUntil != nil && !time.Time(*w.ShelvedUntil).IsZero() {

@@ -39,7 +39,8 @@ func (t Topics) Reading(sensor, channel string) string {
 	return t.base + "/" + KindReading + "/" + sensor + "/" + channel
 }
 
-// Command is the topic operators publish a command of the given kind on (Ack, Shelve).
+// Command is the topic operators publish a command of the given kind on (Ack, Shelve, Unshelve,
+// OutputTest).
 func (t Topics) Command(kind string) string { return t.base + "/" + KindCommand + "/" + kind }
 
 // Result is where the gateway answers commands.
@@ -113,5 +114,7 @@ var Table = []TopicSpec{
 	{"…/readings/<sensor>/<channel>", "mqtt.readings.qos", false},
 	{"…/cmd/ack", "1", false},
 	{"…/cmd/shelve", "1", false},
+	{"…/cmd/unshelve", "1", false},
+	{"…/cmd/output-test", "1", false},
 	{"…/cmd/result", "1", false},
 }

@@ -67,7 +67,7 @@ type Delivery struct {
 	cmds     chan Inbound
 	filter   filter
 	cmdsLost atomic.Uint64
-	// cmdsRefused counts commands refused before they were read: too large, or retained.
+	// cmdsRefused counts commands refused before they were read: too large.
 	cmdsRefused atomic.Uint64
 	ratelog     *ratelog.Limiter
 
@@ -213,15 +213,52 @@ func (d *Delivery) Transitions(as []contract.Alarm) error {
 	return nil
 }
 
-// Commands delivers …/cmd/ack and …/cmd/shelve messages from every broker. Read it continuously: when
-// it is full, further commands are dropped and counted. Close closes it.
+// Commands delivers the commands (…/cmd/ack, shelve, unshelve, output-test) received from every broker
+// the gateway takes commands from (commands: true, the default). Read it continuously: when it is full,
+// further commands are dropped and counted. Close closes it.
 func (d *Delivery) Commands() <-chan Inbound { return d.cmds }
 
-func (d *Delivery) command(broker, topic string, payload []byte, retained bool) {
+// CommandStats counts what the delivery did with commands before the agent saw them.
+type CommandStats struct {
+	// TooLarge were refused (and answered) for their size; Dropped did not fit in the queue.
+	TooLarge, Dropped uint64
+	// Ignored are the commands ignored unread, per broker: Why is "commands_false" (the broker's config
+	// says commands: false) or "retained".
+	Ignored []Ignored
+}
+
+// Ignored is a count of commands ignored from one broker for one reason.
+type Ignored struct {
+	Broker, Why string
+	N           uint64
+}
+
+// CommandStats returns the command counters, every broker listed.
+func (d *Delivery) CommandStats() CommandStats {
+	s := CommandStats{TooLarge: d.cmdsRefused.Load(), Dropped: d.cmdsLost.Load()}
+	for _, t := range d.targets {
+		if !t.commands {
+			s.Ignored = append(s.Ignored, Ignored{Broker: t.name, Why: "commands_false", N: t.ignored.Load()})
+		}
+		s.Ignored = append(s.Ignored, Ignored{Broker: t.name, Why: "retained", N: t.retained.Load()})
+	}
+	return s
+}
+
+func (d *Delivery) command(t *target, topic string, payload []byte, retained bool) {
+	broker := t.name
 	kind := topic[strings.LastIndexByte(topic, '/')+1:]
+	if !t.commands {
+		// Commands are taken only from the brokers the config chooses (a dashboards' broker others may
+		// publish to is not one): ignored unread, counted, no answer.
+		t.ignored.Add(1)
+		d.ratelog.Log(d.log, slog.LevelWarn, "ignored:"+broker, "ignoring a command from a broker with commands: false",
+			"broker", broker, "topic", contract.Printable(topic))
+		return
+	}
 	if retained {
 		// A retained command would be replayed on every reconnect and acknowledge things again.
-		d.cmdsRefused.Add(1)
+		t.retained.Add(1)
 		d.ratelog.Log(d.log, slog.LevelWarn, "retained:"+broker, "ignoring a retained command; publish commands without the retain flag",
 			"broker", broker, "topic", contract.Printable(topic))
 		return

@@ -65,6 +65,9 @@ func (d *Delivery) subscribeDiscovery(t *target) {
 		return
 	}
 	filter := homeassistant.Filter(ha.DiscoveryPrefix, d.cfg.Gateway.ID)
+	if t.mc.Subscribe == nil { // a broker the gateway takes no commands from
+		t.mc.Subscribe = map[string]byte{}
+	}
 	t.mc.Subscribe[filter] = 1
 	prefix := ha.DiscoveryPrefix + "/"
 	commands := t.mc.OnMessage

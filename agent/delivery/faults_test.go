@@ -353,7 +353,7 @@ func TestHugeCommandRefusedBeforeCopy(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := 0; i < 100; i++ {
-		d.command("tcp://x", "rackwatch/gw1/cmd/ack", huge, false)
+		d.command(&target{name: "tcp://x", commands: true}, "rackwatch/gw1/cmd/ack", huge, false)
 	}
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {

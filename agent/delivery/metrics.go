@@ -58,8 +58,6 @@ func (d *Delivery) WriteMetrics(w *promtext.Writer) {
 		{"rackwatch_journal_write_errors_total", "Journal writes, fsyncs and retries that failed.", promtext.Counter, int64(st.WriteErrors)},
 		{"rackwatch_journal_memory_transitions", "Transitions held in memory because the journal cannot write to disk (delivered from there).", promtext.Gauge, int64(st.Memory)},
 		{"rackwatch_journal_writable", "1 when the journal writes to disk, 0 while it cannot (transitions are then held in memory).", promtext.Gauge, b2i(d.j.Err() == nil)},
-		{"rackwatch_commands_dropped_total", "Commands dropped because the agent did not keep up.", promtext.Counter, int64(d.cmdsLost.Load())},
-		{"rackwatch_commands_refused_total", "Commands refused before they were read: larger than the size limit, or retained.", promtext.Counter, int64(d.cmdsRefused.Load())},
 	} {
 		w.One(g.name, g.help, g.typ, float64(g.v))
 	}

@@ -48,6 +48,10 @@ type target struct {
 	age   ageCache
 	// ha carries Home Assistant discovery work to the broker's goroutine (discovery.go).
 	ha haQueue
+	// commands: the gateway takes operator commands from this broker (commands: true, the default);
+	// ignored and retained count the commands it ignored unread.
+	commands          bool
+	ignored, retained atomic.Uint64
 }
 
 func (d *Delivery) newTarget(b *config.Broker) *target {
@@ -58,9 +62,20 @@ func (d *Delivery) newTarget(b *config.Broker) *target {
 	t.log = d.log.With("broker", b.URL)
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
+	if l := d.cfg.MQTT.EmbeddedLogin; l != nil && b.URL == "tcp://"+dialable(d.cfg.MQTT.EmbeddedBroker) {
+		// The gateway's own embedded broker takes users: log in with the password made for this run.
+		t.mc.Username, t.mc.Password = l.User, l.Password
+	}
 	t.mc.CleanSession = false
-	t.mc.Subscribe = map[string]byte{d.topics.Command(contract.Ack): 1, d.topics.Command(contract.Shelve): 1}
-	t.mc.OnMessage = func(m mqtt.Received) { d.command(t.name, m.Topic, m.Payload, m.Retain) }
+	t.commands = b.CommandsFrom()
+	if t.commands {
+		t.mc.Subscribe = map[string]byte{}
+		for _, a := range []string{contract.Ack, contract.Shelve, contract.Unshelve, contract.OutputTest} {
+			t.mc.Subscribe[d.topics.Command(a)] = 1
+		}
+	}
+	// Also on a broker with commands: false: a session kept from when it had them may still deliver some.
+	t.mc.OnMessage = func(m mqtt.Received) { d.command(t, m.Topic, m.Payload, m.Retain) }
 	d.subscribeDiscovery(t)
 	if t.setupErr != nil {
 		t.lastErr = t.setupErr

@@ -39,6 +39,9 @@ type Ref struct {
 	Secret bool
 	// MayBeMissing: the agent creates the path when it is missing (its state directory).
 	MayBeMissing bool
+	// Authority marks a file or directory that grants power (an operator's public key, the directory of
+	// them): whoever can change it can make themselves an operator, so only root or the service user may.
+	Authority bool
 }
 
 // User is whom the paths are checked for.
@@ -119,7 +122,28 @@ func check(r Ref, u *User) (problem, warning string) {
 	if r.Secret {
 		return "", u.exposed(st)
 	}
+	if r.Authority {
+		return "", u.writable(st)
+	}
 	return "", ""
+}
+
+// writable says who besides u and root can change a file or directory that grants power, or "".
+func (u *User) writable(st fs.FileInfo) string {
+	mode := st.Mode().Perm()
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	switch {
+	case mode&0o002 != 0:
+		return fmt.Sprintf("every user can change it (mode %04o), and so make themselves an operator; chmod o-w it", mode)
+	case mode&0o020 != 0 && sys.Gid != 0:
+		return fmt.Sprintf("group %s can change it (mode %04o), and so make its members operators; chmod g-w it", group(sys.Gid), mode)
+	case sys.Uid != u.UID && sys.Uid != 0:
+		return fmt.Sprintf("owned by %s, who can change it and so make anyone an operator; give it to root", userName(sys.Uid))
+	}
+	return ""
 }
 
 // Permission bits for the three classes, in the order owner, group, others.

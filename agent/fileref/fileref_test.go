@@ -165,3 +165,40 @@ func TestSecretOwnedByAnotherUser(t *testing.T) {
 		t.Errorf("warns %v", warns)
 	}
 }
+
+// A file that grants power (an operator's public key, the directory of them) must be changeable by root
+// or the service user only: whoever can change it can make themselves an operator.
+func TestAuthorityOthersCanChange(t *testing.T) {
+	d := openDir(t)
+	for mode, want := range map[os.FileMode]string{
+		0o644: "",
+		0o664: "can change it (mode 0664)",
+		0o646: "every user can change it (mode 0646)",
+	} {
+		f := write(t, filepath.Join(d, "alice.pub"), mode)
+		if os.Geteuid() == 0 {
+			os.Chown(f, 0, 4343) // a group other than root's
+		}
+		r := ref("public_key_file", f, Read, false)
+		r.Authority = true
+		errs, warns := Check([]Ref{r}, me())
+		if len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		switch {
+		case want == "" && len(warns) != 0:
+			t.Errorf("%04o: %v", mode, warns)
+		case want != "" && !strings.Contains(one(t, warns, len(warns)), want):
+			t.Errorf("%04o: %v, want %q", mode, warns, want)
+		}
+	}
+	if os.Geteuid() == 0 {
+		f := write(t, filepath.Join(d, "bob.pub"), 0o644)
+		os.Chown(f, 4343, 4343)
+		r := ref("public_key_file", f, Read, false)
+		r.Authority = true
+		if _, warns := Check([]Ref{r}, stranger()); !strings.Contains(one(t, warns, len(warns)), "owned by 4343, who can change it") {
+			t.Fatal(warns)
+		}
+	}
+}

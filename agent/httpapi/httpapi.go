@@ -50,7 +50,13 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", addr, err)
 	}
-	ln = netutil.LimitListener(ln, maxConns)
+	s := &Server{}
+	// Connections are counted under the limit (a counting listener inside LimitListener): a connection
+	// is uncounted before its slot is given back, so the count never exceeds the bound. Counting with
+	// http.Server.ConnState did: the next connection's StateNew could run before the last one's
+	// StateClosed.
+	ln = netutil.LimitListener(&countingListener{Listener: ln, s: s}, maxConns)
+	s.ln = ln
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -71,25 +77,45 @@ func Start(addr string, src Source, log *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		writePage(w, src.Status())
 	})
-	s := &Server{ln: ln}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
-		ConnState: s.connState, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go s.srv.Serve(ln)
 	return s, nil
 }
 
-// connState counts open connections, for /metrics and the tests.
-func (s *Server) connState(_ net.Conn, st http.ConnState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch st {
-	case http.StateNew:
-		s.open++
-		s.peak = max(s.peak, s.open)
-	case http.StateClosed, http.StateHijacked:
-		s.open--
+// countingListener counts open connections, for /metrics and the tests.
+type countingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	l.s.mu.Lock()
+	l.s.open++
+	l.s.peak = max(l.s.peak, l.s.open)
+	l.s.mu.Unlock()
+	return &countedConn{Conn: c, s: l.s}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		c.s.open--
+		c.s.mu.Unlock()
+	})
+	return err
 }
 
 // Conns returns the connections open now and the most that were open at once.

@@ -138,14 +138,27 @@ func (b *Bank) SetDryRun(v bool) {
 
 // Set asks for an output to be switched; it never blocks. cause is the alarm transition behind it.
 func (b *Bank) Set(id string, on bool, cause contract.Alarm) {
+	if o := b.want(id, on, cause); o != nil {
+		o.poke()
+	}
+}
+
+// Want records what an output should be without waking it: a reload that also leaves or enters dry run
+// records every wish first and then calls SetDryRun, which wakes them all, so no output acts on an old
+// wish under the new mode (a beacon reported in dry run and dropped by the reload must not switch on).
+func (b *Bank) Want(id string, on bool, cause contract.Alarm) {
+	b.want(id, on, cause)
+}
+
+func (b *Bank) want(id string, on bool, cause contract.Alarm) *out {
 	o := b.byID[id]
 	if o == nil {
-		return
+		return nil
 	}
 	o.mu.Lock()
 	o.want = wish{on: on, by: contract.ByRules, cause: cause}
 	o.mu.Unlock()
-	o.poke()
+	return o
 }
 
 func (o *out) poke() {

@@ -70,7 +70,7 @@ type book struct {
 	now   func() time.Time
 	dirty bool
 
-	duplicates, resets, unrouted uint64
+	duplicates, resets, unrouted, suppressed uint64
 }
 
 func newBook(route func(*contract.Alarm) []string, now func() time.Time) *book {
@@ -141,6 +141,13 @@ func (b *book) observe(a *contract.Alarm, src source, out []notify.Notification)
 		b.duplicates++
 		return out
 	}
+	if a.Event == contract.EventSuppressed {
+		// A change while the alarm is shelved on the gateway (an operator shelved it for maintenance): it
+		// pages nobody and resolves nothing. The unshelve (command or expiry) publishes the state again,
+		// and that is paged or resolved as usual, once per episode.
+		b.suppressed++
+		return out
+	}
 	active := a.State == contract.Active
 	e := t.find(a.Episode)
 	if e == nil {
@@ -155,7 +162,8 @@ func (b *book) observe(a *contract.Alarm, src source, out []notify.Notification)
 		slices.SortFunc(t.Eps, func(x, y *episode) int { return cmpU(x.N, y.N) })
 		b.trim(t)
 		b.dirty = true
-		if src == fromState && !active {
+		if (src == fromState || a.Event == contract.EventUnshelv) && !active {
+			// History, or an alarm that rose and went while it was shelved: nothing to page.
 			e.State = epQuiet
 			return out
 		}

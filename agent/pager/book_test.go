@@ -295,3 +295,56 @@ func TestBookProperty(t *testing.T) {
 		}
 	})
 }
+
+// An alarm that changes while shelved on its gateway publishes suppressed events: they page nobody and
+// resolve nothing. The unshelve pages the episode if it is still active (once, whatever came before), and
+// pages nothing if it rose and went while shelved; an open page shelved meanwhile is resolved by the
+// unshelve of the cleared alarm, not by the suppressed clear.
+func TestBookSuppressed(t *testing.T) {
+	const k = "h2/room/h2"
+	sup := func(seq, episode uint64, state string) *contract.Alarm {
+		a := tr("gw1", k, seq, episode, state, contract.EventSuppressed)
+		until := t0.Add(time.Hour)
+		a.ShelvedUntil, a.ShelvedBy = &until, "bob"
+		return a
+	}
+	unshelve := func(seq, episode uint64, state string) *contract.Alarm {
+		return tr("gw1", k, seq, episode, state, contract.EventUnshelv)
+	}
+	shelve := func(seq, episode uint64, state string) *contract.Alarm {
+		a := tr("gw1", k, seq, episode, state, contract.EventShelve)
+		until := t0.Add(time.Hour)
+		a.ShelvedUntil, a.ShelvedBy = &until, "bob"
+		return a
+	}
+	b := testBook()
+	for i, s := range []struct {
+		a    *contract.Alarm
+		src  source
+		want string
+	}{
+		{sup(5, 5, contract.Active), fromEvents, ""}, // rose while shelved
+		{sup(5, 5, contract.Active), fromState, ""},  // its retained state
+		{sup(6, 5, contract.Cleared), fromEvents, ""},
+		{sup(7, 7, contract.Active), fromEvents, ""}, // rose again
+		{unshelve(8, 7, contract.Active), fromEvents, "trigger gw1/h2/room/h2/7"},
+		{unshelve(8, 7, contract.Active), fromState, ""},
+		{clearOf(9, 7), fromEvents, "resolve gw1/h2/room/h2/7"},
+		{sup(11, 11, contract.Active), fromEvents, ""}, // shelved again (seq 10), rose, went, shelve ended
+		{sup(12, 11, contract.Cleared), fromEvents, ""},
+		{unshelve(13, 11, contract.Cleared), fromEvents, ""},
+		{raise(14), fromEvents, "trigger gw1/h2/room/h2/14"}, // paged, then shelved while active
+		{shelve(15, 14, contract.Active), fromEvents, "acknowledge gw1/h2/room/h2/14"},
+		{sup(16, 14, contract.Cleared), fromEvents, ""}, // went while shelved: the page stays until the unshelve
+		{unshelve(17, 14, contract.Cleared), fromEvents, "resolve gw1/h2/room/h2/14"},
+	} {
+		if got := actions(b.observe(s.a, s.src, nil)); got != s.want {
+			t.Errorf("step %d (%s %s seq %d): got %q, want %q", i, s.a.Event, s.a.State, s.a.Seq, got, s.want)
+		}
+	}
+	if suppressedCount(b) != 7 || b.openPages() != 0 {
+		t.Fatalf("suppressed %d, open %d", suppressedCount(b), b.openPages())
+	}
+}
+
+func suppressedCount(b *book) uint64 { return b.suppressed }

@@ -80,7 +80,7 @@ func (s *Service) WriteMetrics(w *promtext.Writer) {
 
 	s.mu.Lock()
 	open := s.book.openPages()
-	dups, resets, unrouted := s.book.duplicates, s.book.resets, s.book.unrouted
+	dups, resets, unrouted, suppressed := s.book.duplicates, s.book.resets, s.book.unrouted, s.book.suppressed
 	var up, down int
 	for id := range s.health.gws {
 		if s.book.open(id, healthKey) != nil {
@@ -99,6 +99,7 @@ func (s *Service) WriteMetrics(w *promtext.Writer) {
 	w.One("rackwatch_pager_duplicates_total", "Alarm messages about episodes already handled (other brokers, redeliveries, retained states).", promtext.Counter, float64(dups))
 	w.One("rackwatch_pager_gateway_resets_total", "Gateways whose seq started again (a fresh state directory).", promtext.Counter, float64(resets))
 	w.One("rackwatch_pager_unrouted_total", "Alarm episodes no route sent anywhere.", promtext.Counter, float64(unrouted))
+	w.One("rackwatch_pager_suppressed_total", "Alarm changes received while the alarm was shelved on its gateway (paged at the unshelve, if still active).", promtext.Counter, float64(suppressed))
 	w.One("rackwatch_pager_notifications_queued_total", "Notifications written to the outbox journal.", promtext.Counter, float64(s.queued.get()))
 	w.One("rackwatch_pager_outbox_append_failures_total", "Failed writes of the outbox journal.", promtext.Counter, float64(s.appendFailures.get()))
 

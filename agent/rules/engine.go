@@ -130,7 +130,8 @@ type rule struct {
 	window    time.Duration
 	perName   string // "min" for per: 1m
 	latch     bool
-	all       bool // composite: all (else any)
+	shelveMax time.Duration // the longest shelve; 0: never shelved
+	all       bool          // composite: all (else any)
 	refs      []*rule
 	// active counts this rule's alarms in state active, for the composites that refer to it.
 	active int
@@ -304,7 +305,7 @@ func New(rules []Rule, opt Options) (*Engine, error) {
 
 func compile(c *Rule) (*rule, error) {
 	r := &rule{cfg: c, id: c.ID, severity: c.Severity, forD: c.For.D(), clearFor: c.ClearFor.D(), latch: c.Latch,
-		internal: c.Internal}
+		internal: c.Internal, shelveMax: c.ShelveLimit()}
 	if r.severity == "" {
 		r.severity = contract.Warning
 	}
@@ -383,6 +384,8 @@ func (e *Engine) begin(now time.Time, out []contract.Alarm) []contract.Alarm {
 			if s.born.IsZero() {
 				s.born = now
 			}
+			// A restored shelve is held to its rule's limit from the first instant seen.
+			out = e.endShelve(s, now, out)
 		}
 	}
 	if len(e.orphans) > 0 {
@@ -782,12 +785,17 @@ func (e *Engine) setActive(r *rule, d int) {
 	e.dirty = true
 }
 
-// emit hands out the next seq and appends the alarm. While an alarm is shelved, changes caused by readings
-// are kept but not published (command is false); the unshelve transition then carries the current state.
-// Internal rules' alarms are never published.
+// emit hands out the next seq and appends the alarm. While an alarm is shelved, a change caused by readings
+// (command is false) is published as a suppressed event carrying the alarm's true state: the central side
+// and the status page still see it, nobody is paged and no output is driven; the unshelve transition then
+// publishes the current state again. Internal rules' alarms are never published.
 func (e *Engine) emit(s *series, event string, now time.Time, command bool, out []contract.Alarm) []contract.Alarm {
-	if s.r.internal || (!command && s.a.ShelvedUntil != nil) {
+	if s.r.internal {
 		return out
+	}
+	if !command && s.a.ShelvedUntil != nil {
+		event = contract.EventSuppressed
+		s.a.Message += "; suppressed: shelved" + byWhom(s.a.ShelvedBy) + " until " + s.a.ShelvedUntil.UTC().Format(contract.TimeFormat)
 	}
 	e.seq++
 	s.a.Event, s.a.Seq, s.a.Time = event, e.seq, now
@@ -797,6 +805,13 @@ func (e *Engine) emit(s *series, event string, now time.Time, command bool, out 
 	}
 	s.published = true
 	return append(out, s.a)
+}
+
+func byWhom(op string) string {
+	if op == "" {
+		return "" // shelved before the gateway recorded who did
+	}
+	return " by " + op
 }
 
 // describe refreshes the alarm's value and message for a transition.
@@ -928,8 +943,8 @@ func (e *Engine) evalComposites(now time.Time, out []contract.Alarm) []contract.
 func (e *Engine) Tick(now time.Time, out []contract.Alarm) []contract.Alarm {
 	out = e.begin(now, out)
 	for _, s := range e.all {
-		if s.a.ShelvedUntil != nil && !now.Before(*s.a.ShelvedUntil) {
-			out = e.unshelve(s, now, "shelve expired", out)
+		if s.a.ShelvedUntil != nil {
+			out = e.endShelve(s, now, out)
 		}
 		if s.r.kind == kindStale {
 			out = e.checkStale(s, now, out)

@@ -152,29 +152,41 @@ func TestShelve(t *testing.T) {
 	if a := g.last(); a.ShelvedUntil == nil || !a.ShelvedUntil.Equal(at(600)) {
 		t.Fatal(fmtAlarm(a))
 	}
-	expect(t, "raise while shelved is silent", g.read(10, "r1.inlet", "temperature", 30))
-	expect(t, "clear while shelved is silent", g.read(20, "r1.inlet", "temperature", 20))
-	expect(t, "raise again while shelved", g.read(30, "r1.inlet", "temperature", 31))
+	if a := g.last(); a.ShelvedBy != "tech" || !strings.Contains(a.Message, "shelved by tech until 2026-11-25T00:10:00.000Z") {
+		t.Fatal(fmtAlarm(a), a.Message)
+	}
+	// What readings do while shelved is published as suppressed events with the true state: the central
+	// side sees it, nobody is paged.
+	expect(t, "raise while shelved is suppressed", g.read(10, "r1.inlet", "temperature", 30), "suppressed "+warmKey+" active")
+	if a := g.last(); a.ShelvedUntil == nil || a.ShelvedBy != "tech" || a.Acked || a.Episode != a.Seq ||
+		!strings.Contains(a.Message, "suppressed: shelved by tech until") {
+		t.Fatal(fmtAlarm(a), a.Message)
+	}
+	expect(t, "clear while shelved is suppressed", g.read(20, "r1.inlet", "temperature", 20), "suppressed "+warmKey+" cleared")
+	expect(t, "raise again while shelved", g.read(30, "r1.inlet", "temperature", 31), "suppressed "+warmKey+" active")
 	if n := g.e.Next(); !n.Equal(at(600)) {
 		t.Fatalf("Next = %v, want the shelve's end", n)
 	}
 	expect(t, "expiry publishes the current state", g.tick(600), "unshelve "+warmKey+" active")
-	if a := g.last(); a.Acked || a.ShelvedUntil != nil || a.Since != at(30) || !strings.Contains(a.Message, "shelve expired") {
+	if a := g.last(); a.Acked || a.ShelvedUntil != nil || a.ShelvedBy != "" || a.Since != at(30) || !strings.Contains(a.Message, "shelve expired") {
 		t.Fatal(fmtAlarm(a))
 	}
 	expect(t, "evaluated normally again", g.read(601, "r1.inlet", "temperature", 20), "clear "+warmKey+" cleared")
 
 	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":"2026-11-25T01:00:00Z"}`, 602)
 	expect(t, "shelve", got, "shelve "+warmKey+" cleared")
-	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech","until":null}`, 603)
-	expect(t, "until null unshelves", got, "unshelve "+warmKey+" cleared")
-	got, _ = g.cmd(contract.Shelve, `{"alarm":"`+warmKey+`","by":"tech"}`, 604)
+	got, _ = g.cmd(contract.Unshelve, `{"alarm":"`+warmKey+`","by":"tech","reason":"done"}`, 603)
+	expect(t, "unshelve", got, "unshelve "+warmKey+" cleared")
+	if a := g.last(); !strings.HasSuffix(a.Message, "; unshelved by tech (done)") {
+		t.Fatal(a.Message)
+	}
+	got, _ = g.cmd(contract.Unshelve, `{"alarm":"`+warmKey+`","by":"tech"}`, 604)
 	expect(t, "unshelving what is not shelved does nothing", got)
 
 	for _, c := range []struct{ payload, want string }{
 		{`{"alarm":"warm/r9/temperature","by":"x","until":"2026-11-25T01:00:00Z"}`, "unknown alarm"},
 		{`{"alarm":"` + warmKey + `","by":"x","until":"2026-11-24T23:00:00Z"}`, "not in the future"},
-		{`{"alarm":"` + warmKey + `","by":"x","until":"2026-12-25T01:00:00Z"}`, "more than 168h"},
+		{`{"alarm":"` + warmKey + `","by":"x","until":"2026-11-25T08:11:00Z"}`, "asked for, rule warm allows at most 8h (shelve_max)"},
 	} {
 		before := g.e.Snapshot()
 		got, err := g.cmd(contract.Shelve, c.payload, 605)
@@ -432,19 +444,20 @@ func TestAckUnknownAlarm(t *testing.T) {
 		t.Fatalf("an alarm never seen: %v", err)
 	}
 	var raw []contract.Alarm
-	c, _ := contract.ParseCommand(contract.Ack, []byte(`{"alarm":"nope","by":"x"}`))
+	c := contract.Command{Kind: contract.Ack, Alarm: "nope", By: "x", Nonce: "n1"}
 	raw, err = g.e.Apply(c, at(1), raw)
 	if err == nil || len(raw) != 0 || g.e.Seq() != 0 {
 		t.Fatalf("unknown alarm: %v %v", err, raw)
 	}
-	if got := string(contract.NewResult(c, err).JSON()); got != `{"command":"ack","alarm":"nope","ok":false,"error":"rules: ack \"nope\": unknown alarm"}` {
+	if got := string(contract.NewResult(c, err).JSON()); got != `{"command":"ack","alarm":"nope","operator":"x","nonce":"n1","ok":false,"reason":"unknown_alarm","error":"rules: ack \"nope\": unknown alarm"}` {
 		t.Fatalf("result %s", got)
 	}
 }
 
 // TestEpisode: a page and its resolution are matched by (gateway, alarm, episode). The episode is the seq
 // of the raise that opened the active period, kept by its ack and its clear; the next period has a new
-// one; a raise hidden by a shelve takes the seq of the unshelve that first publishes it.
+// one; a raise while shelved takes the seq of the suppressed event that first publishes it, and the
+// unshelve carries that episode on.
 func TestEpisode(t *testing.T) {
 	g := newRig(t, `  - {id: warm, match: {sensor: r1.inlet, channel: temperature}, above: 27, clear: 26}`)
 	const k = "warm/r1.inlet/temperature"
@@ -471,12 +484,16 @@ func TestEpisode(t *testing.T) {
 	if _, err := g.cmd(contract.Shelve, `{"alarm":"`+k+`","by":"tech","until":"2026-11-25T01:00:00Z"}`, 5); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, "raise while shelved is not published", g.read(6, "r1.inlet", "temperature", 30))
-	if _, err := g.cmd(contract.Shelve, `{"alarm":"`+k+`","by":"tech","until":null}`, 7); err != nil {
+	expect(t, "raise while shelved is suppressed", g.read(6, "r1.inlet", "temperature", 30), "suppressed "+k+" active")
+	sup := g.last()
+	if sup.Episode != sup.Seq || sup.Episode == second.Episode {
+		t.Fatalf("suppressed raise: episode %d seq %d", sup.Episode, sup.Seq)
+	}
+	if _, err := g.cmd(contract.Unshelve, `{"alarm":"`+k+`","by":"tech"}`, 7); err != nil {
 		t.Fatal(err)
 	}
 	un := g.last()
-	if un.Event != contract.EventUnshelv || un.State != contract.Active || un.Episode != un.Seq {
-		t.Fatalf("unshelve of a risen alarm: %s %s episode %d seq %d", un.Event, un.State, un.Episode, un.Seq)
+	if un.Event != contract.EventUnshelv || un.State != contract.Active || un.Episode != sup.Seq {
+		t.Fatalf("unshelve of a risen alarm: %s %s episode %d, want %d", un.Event, un.State, un.Episode, sup.Seq)
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -161,12 +162,30 @@ func (g *rig) bad(sec float64, sensor, ch, why string) []string {
 func (g *rig) tick(sec float64) []string { return g.add(g.e.Tick(at(sec), nil)) }
 
 func (g *rig) cmd(kind, payload string, sec float64) ([]string, error) {
-	c, err := contract.ParseCommand(kind, []byte(payload))
-	if err != nil {
-		return nil, err
-	}
+	c := testCommand(g.t, kind, payload)
 	out, err := g.e.Apply(c, at(sec), nil)
 	return g.add(out), err
+}
+
+// testCommand builds the command a verified operator's signed command gives the engine, from a short
+// JSON form: {"alarm":…,"by":…,"until":…,"reason":…}; a shelve without until (or null) is an unshelve.
+func testCommand(t tb, kind, payload string) contract.Command {
+	t.Helper()
+	var w struct {
+		Alarm, By, Reason string
+		Until             *time.Time
+	}
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		t.Fatalf("test command %s: %v", payload, err)
+	}
+	c := contract.Command{Kind: kind, Alarm: w.Alarm, By: w.By, Reason: w.Reason}
+	switch {
+	case kind == contract.Shelve && w.Until == nil:
+		c.Kind = contract.Unshelve
+	case w.Until != nil:
+		c.Until = *w.Until
+	}
+	return c
 }
 
 // last returns the last transition.

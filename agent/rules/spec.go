@@ -57,12 +57,31 @@ type Rule struct {
 	Internal bool   `yaml:"internal"`
 	Severity string `yaml:"severity"`
 	Latch    bool   `yaml:"latch"`
+	// ShelveMax is the longest an operator may shelve this rule's alarms (DefaultShelveMax when absent); 0
+	// means never: a life-safety alarm (smoke, fire) can be acknowledged but not shelved.
+	ShelveMax *settings.Duration `yaml:"shelve_max"`
 	// Message, when set, starts the alarm message ("UPS room battery string A: …"), before the generated
 	// description of what was measured.
 	Message string `yaml:"message"`
 	// File is the file the rule was written in (set by the loader for included rule files).
 	File string `yaml:"-"`
 	Line int
+}
+
+// DefaultShelveMax is how long an alarm may be shelved when its rule does not say: a working shift, so a
+// shelve forgotten at the end of maintenance ends by itself.
+const DefaultShelveMax = settings.Duration(8 * time.Hour)
+
+// MaxShelve bounds shelve_max: shelving is for maintenance, and a forgotten shelve must not silence a
+// battery room for good.
+const MaxShelve = settings.Duration(7 * 24 * time.Hour)
+
+// ShelveLimit is the longest the rule's alarms may be shelved; 0 means never.
+func (r *Rule) ShelveLimit() time.Duration {
+	if r.ShelveMax == nil {
+		return DefaultShelveMax.D()
+	}
+	return r.ShelveMax.D()
 }
 
 // Baseline is an above_baseline condition: raise when the value exceeds both Ratio times its learned
@@ -237,6 +256,14 @@ func Validate(file string, rules []Rule) settings.Errors {
 		validateNewKinds(c, r)
 		if r.Internal && r.Latch {
 			c.add(r.Line, "rule %q: an internal rule is never published, so nobody could acknowledge its latch", r.ID)
+		}
+		if m := r.ShelveMax; m != nil {
+			switch {
+			case r.Internal:
+				c.add(r.Line, "rule %q: an internal rule is never published, so it is never shelved; shelve_max does not apply", r.ID)
+			case *m < 0 || *m > MaxShelve:
+				c.add(r.Line, "rule %q: shelve_max %s: use 0 (never shelved, only acknowledged) up to %s", r.ID, *m, MaxShelve)
+			}
 		}
 		if r.Above != nil && r.Below != nil {
 			c.add(r.Line, "rule %q: above and below together; write two rules", r.ID)

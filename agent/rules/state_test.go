@@ -53,13 +53,13 @@ func TestRestartMidAlarm(t *testing.T) {
 	h := restart(t, g, restartRules)
 	expect(t, "the same hot reading raises nothing again", h.read(10, "r1.inlet", "temperature", 30))
 	expect(t, "smoke still gone: the latch is remembered, no repeat", h.read(11, "smoke1", "smoke", 0))
-	expect(t, "r2 stays shelved", h.read(12, "r2.inlet", "temperature", 35))
+	expect(t, "r2 stays shelved: its raise is suppressed", h.read(12, "r2.inlet", "temperature", 35), "suppressed warm/r2.inlet/temperature active")
 	expect(t, "nothing falls due", h.tick(30))
 	expect(t, "ack the latched smoke: clears, and so does fire", ackOK(t, h, "smoke/smoke1/smoke", 40),
 		"ack smoke/smoke1/smoke active", "clear smoke/smoke1/smoke cleared", "clear fire cleared")
 	expect(t, "cool: the restored alarm clears with the next seq", h.read(41, "r1.inlet", "temperature", 20),
 		"clear warm/r1.inlet/temperature cleared")
-	if a := h.last(); a.Seq != before.Seq+4 || a.Since != at(41) {
+	if a := h.last(); a.Seq != before.Seq+5 || a.Since != at(41) {
 		t.Fatal(fmtAlarm(a))
 	}
 	expect(t, "shelve expiry survives the restart", h.tick(3600), "unshelve warm/r2.inlet/temperature active")

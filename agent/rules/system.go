@@ -107,7 +107,7 @@ func (e *Engine) systemSeries(key, severity string, notice bool) *series {
 	if severity == "" {
 		severity = contract.Warning
 	}
-	r := &rule{id: SystemRule, kind: kindSystem, severity: severity, latch: notice}
+	r := &rule{id: SystemRule, kind: kindSystem, severity: severity, latch: notice, shelveMax: DefaultShelveMax.D()}
 	what := strings.TrimPrefix(key, SystemRule+"/"+systemSensor+"/")
 	s := &series{r: r, born: time.Time{}}
 	s.a = contract.Alarm{Gateway: e.opt.Gateway, Site: e.opt.Site, Key: key, Rule: SystemRule, Sensor: systemSensor,

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -81,5 +82,24 @@ func TestEvalTreatsNonFiniteAsBad(t *testing.T) {
 	r := reading.Reading{Sensor: "r1.inlet", Channel: reading.Temperature, Value: 30, At: at(50)}
 	if n := testing.AllocsPerRun(100, func() { g.e.Eval(&r, nil) }); n != 0 {
 		t.Errorf("the guard costs %v allocations per good reading", n)
+	}
+}
+
+// The gateway's own alarms can be shelved like others (within the default shelve_max), also after a
+// restart, and what they do while shelved is published as suppressed events.
+func TestSystemAlarmShelve(t *testing.T) {
+	g := newRig(t, restartRules)
+	g.add(g.e.RaiseSystem(journalAlarm, "journal cannot write: no space left on device", at(1), nil))
+	got, err := g.cmd(contract.Shelve, `{"alarm":"`+SystemKey("journal")+`","by":"alice","until":"2026-11-25T02:00:00Z"}`, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "shelved", got, "shelve rackwatch/gateway/journal active")
+	h := restart(t, g, restartRules)
+	expect(t, "still shelved after a restart", h.tick(10))
+	expect(t, "the disk comes back while shelved", h.add(h.e.ClearSystem("journal", "journal writes again", at(11), nil)),
+		"suppressed rackwatch/gateway/journal cleared")
+	if _, err := h.cmd(contract.Shelve, `{"alarm":"`+SystemKey("journal")+`","by":"alice","until":"2026-11-25T09:00:00Z"}`, 12); !errors.Is(err, contract.ErrNotAllowed) {
+		t.Fatalf("a 9h shelve of a system alarm: %v", err)
 	}
 }

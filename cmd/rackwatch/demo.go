@@ -7,12 +7,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/operator"
 	"github.com/rackwatch/rackwatch/agent/view"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
@@ -50,6 +52,11 @@ func cmdDemo(args []string) int {
 		*stateDir = dir
 	}
 	cfg.Gateway.StateDir = *stateDir
+	demoKey, err := demoOperator(plan)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rackwatch demo:", err)
+		return 1
+	}
 	p := view.New(os.Stdout)
 	// A port already taken (a Mosquitto on 1883, a second demo) should not stop a demo: take a free one.
 	if !free(cfg.MQTT.EmbeddedBroker) {
@@ -93,6 +100,11 @@ func cmdDemo(args []string) int {
 	if len(cfg.Outputs) > 0 {
 		p.Note("test an output: rackwatch output test %s -c %s --state-dir %s", cfg.Outputs[0].ID, cfg.File, *stateDir)
 	}
+	if cfg.MQTT.EmbeddedBrokerAuth == nil {
+		p.Note("the embedded broker takes anonymous clients: a demo on loopback only (docs/security.md for a real gateway)")
+	}
+	p.Note("acknowledge as the demo operator: rackwatch ack -b tcp://%s --gateway %s --key %s ALARM (an alarm key below, e.g. smoke/batt-room.smoke/smoke)",
+		addr, cfg.Gateway.ID, demoKey)
 	if storyLen > 0 {
 		p.Note("the story lasts %s; alarms and actions below as they reach the broker (readings too with --readings)", storyLen.Round(time.Second))
 	}
@@ -170,4 +182,34 @@ func free(addr string) bool {
 	}
 	ln.Close()
 	return true
+}
+
+// demoOperator makes the demo operator's key in the demo's state directory (or reuses the one there) and
+// adds it to the plan's operators, so the console can be tried on the demo. It returns the private key's
+// path.
+func demoOperator(plan *agent.Plan) (string, error) {
+	cfg := plan.Config
+	dir := filepath.Join(cfg.Gateway.StateDir, "demo-operator")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	priv := filepath.Join(dir, "demo"+operator.PrivateSuffix)
+	pub := filepath.Join(dir, "demo"+operator.PublicSuffix)
+	if _, err := os.Stat(priv); err != nil {
+		if priv, pub, err = operator.NewKeyFiles(dir, "demo"); err != nil {
+			return "", err
+		}
+	}
+	entries := []operator.Entry{{Name: "demo", File: pub, ConfigFile: cfg.File}}
+	for _, o := range cfg.Operators {
+		if o.Name != "demo" {
+			entries = append(entries, operator.Entry{Name: o.Name, File: o.PublicKeyFile, ConfigFile: cfg.File, Line: o.Line})
+		}
+	}
+	k, _, err := operator.Load(entries, operator.Dir{})
+	if err != nil {
+		return "", err
+	}
+	plan.Operators = k
+	return priv, nil
 }

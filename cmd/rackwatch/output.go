@@ -30,6 +30,7 @@ func cmdOutput(args []string) int {
 func outputCmd(ctx context.Context, args []string, reg *driver.Registry, stdout, stderr io.Writer) int {
 	usage := func() int {
 		fmt.Fprintln(stderr, `usage: rackwatch output test NAME [-c FILE] [--for 5s] [--state-dir DIR]
+       rackwatch output test NAME -b URL --gateway ID --key FILE [--for 5s]   (remotely, as an operator)
        rackwatch output list [-c FILE]
 
 test switches the output on for a few seconds and back off: through the running agent (over the unix
@@ -41,6 +42,10 @@ directly. It refuses an output the actions hold on, and one-shot outputs (no off
 		return usage()
 	}
 	sub, args := args[0], args[1:]
+	if sub == "test" && hasBrokerFlag(args) {
+		// Through a broker, as an operator's signed command (console.go).
+		return consoleCmd(ctx, contract.OutputTest, args, stdout, stderr, time.Now)
+	}
 	fs := flag.NewFlagSet("output "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("c", defaultConfig, "config file")

@@ -24,6 +24,8 @@ type Options struct {
 	RequireClientCert bool
 	// Users, when set, turns anonymous access off and allows these name/password pairs.
 	Users map[string]string
+	// ACLFile, when set, is mosquitto's acl_file: what each user may read and write.
+	ACLFile string
 }
 
 // Broker is a running (or stopped) mosquitto.
@@ -127,6 +129,9 @@ func (b *Broker) writeConf(opt Options) error {
 		fmt.Fprintf(&c, "allow_anonymous false\npassword_file %s\n", pw)
 	} else {
 		fmt.Fprintf(&c, "allow_anonymous true\n")
+	}
+	if opt.ACLFile != "" {
+		fmt.Fprintf(&c, "acl_file %s\n", opt.ACLFile)
 	}
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	b.URL = scheme + "://127.0.0.1:" + strconv.Itoa(b.Port)
