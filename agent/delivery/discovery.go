@@ -25,7 +25,13 @@ type haQueue struct {
 	wake  chan struct{}
 	dirty chan struct{} // holds a token when the configs are to be published again
 	clear chan string
+	// early are the configs the broker handed back before the gateway knew its own (the connection comes
+	// up before the runner's first Discover): judged when it does. Guarded by haState.mu.
+	early []string
 }
+
+// discoveryReceived, when set by a test, sees every discovery config a broker hands back.
+var discoveryReceived func(topic string)
 
 // haClearQueue bounds the obsolete configs queued for clearing; past it they wait for the next connection.
 const haClearQueue = 256
@@ -47,6 +53,17 @@ func (d *Delivery) Discover(disc *homeassistant.Discovery) {
 	d.ha.mu.Lock()
 	d.ha.removals = disc.Removals(d.ha.disc)
 	d.ha.disc = disc
+	for _, t := range d.targets {
+		for _, topic := range t.ha.early {
+			if disc.Obsolete(topic, []byte{'{'}) {
+				select {
+				case t.ha.clear <- topic:
+				default:
+				}
+			}
+		}
+		t.ha.early = nil
+	}
 	d.ha.mu.Unlock()
 	for _, t := range d.targets {
 		select {
@@ -78,7 +95,13 @@ func (d *Delivery) subscribeDiscovery(t *target) {
 		}
 		d.ha.mu.Lock()
 		disc := d.ha.disc
+		if disc == nil && len(m.Payload) > 0 && len(t.ha.early) < haClearQueue {
+			t.ha.early = append(t.ha.early, m.Topic)
+		}
 		d.ha.mu.Unlock()
+		if f := discoveryReceived; f != nil {
+			f(m.Topic)
+		}
 		if disc == nil || !disc.Obsolete(m.Topic, m.Payload) {
 			return
 		}
