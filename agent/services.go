@@ -14,6 +14,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
+	"github.com/rackwatch/rackwatch/agent/homeassistant"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -37,6 +38,9 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 				return nil, fmt.Errorf("mqtt.embedded_broker_auth: %w", err)
 			}
 			opt.Users = brokerauth.New(cfg.MQTT.TopicPrefix, cfg.Gateway.ID, hashes, a.Operators, a.Readers)
+			if ha := cfg.MQTT.HomeAssistant; ha != nil {
+				opt.Users.AllowDiscovery(ha.DiscoveryPrefix, homeassistant.Filter(ha.DiscoveryPrefix, cfg.Gateway.ID))
+			}
 			user, pass := opt.Users.OwnLogin()
 			login = &config.Login{User: user, Password: pass}
 		} else if !config.Loopback(addr) {
