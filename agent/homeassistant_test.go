@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/broker"
+	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
@@ -40,20 +44,27 @@ sensors:
 // topic, once they have stopped changing.
 func retainedConfigs(t *testing.T, url, id string, want func(map[string]map[string]any) bool) map[string]map[string]any {
 	t.Helper()
+	return retainedConfigsAs(t, mqtt.Config{URL: url, ClientID: id + "-ha"}, want)
+}
+
+// retainedConfigsAs is retainedConfigs with a client's login.
+func retainedConfigsAs(t *testing.T, mc mqtt.Config, want func(map[string]map[string]any) bool) map[string]map[string]any {
+	t.Helper()
 	var last map[string]map[string]any
 	deadline := time.Now().Add(30 * time.Second) // a failure timeout, not a measurement
 	for time.Now().Before(deadline) {
 		got := map[string]map[string]any{}
 		msgs := make(chan mqtt.Received, 256)
-		cl, err := mqtt.Connect(context.Background(), mqtt.Config{URL: url, ClientID: id + "-ha", CleanSession: true, KeepAlive: 30 * time.Second,
-			Subscribe: map[string]byte{"homeassistant/#": 1},
-			OnMessage: func(m mqtt.Received) {
-				m.Payload = append([]byte(nil), m.Payload...)
-				select {
-				case msgs <- m:
-				default:
-				}
-			}})
+		mc.CleanSession, mc.KeepAlive = true, 30*time.Second
+		mc.Subscribe = map[string]byte{"homeassistant/#": 1}
+		mc.OnMessage = func(m mqtt.Received) {
+			m.Payload = append([]byte(nil), m.Payload...)
+			select {
+			case msgs <- m:
+			default:
+			}
+		}
+		cl, err := mqtt.Connect(context.Background(), mc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +157,20 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		}
 	}
 
+	// unique_id is what Home Assistant keys an entity on (and lets a user rename it): one per entity, the
+	// same after a restart, whatever the order of the config.
+	ids := map[any]string{}
+	for topic, c := range cs {
+		id, _ := c["unique_id"].(string)
+		if id == "" || ids[id] != "" {
+			t.Errorf("%s: unique_id %q (also %s)", topic, id, ids[id])
+		}
+		ids[id] = topic
+	}
+	if id := cs[temp]["unique_id"]; id != node+"_string1__battery_5ftemp" {
+		t.Errorf("string1's temperature has unique_id %v", id)
+	}
+
 	// Reload without the UPS: its two channels and its alarm go.
 	smaller := writeConfig(t, haConfig(b.URL(), true, false))
 	smaller.Config.Gateway.StateDir = plan.Config.Gateway.StateDir
@@ -176,5 +201,49 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A standalone gateway whose embedded broker takes only its users: the gateway publishes its discovery
+// configs there, and Home Assistant, logged in as a reader, discovers them (and still reads the alarms).
+func TestHomeAssistantDiscoveryWithBrokerUsers(t *testing.T) {
+	dir := t.TempDir()
+	line, err := brokerauth.Hash("homeassistant", []byte("ha-pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(dir, "broker-users")
+	if err := os.WriteFile(users, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(haConfig("", true, false), `  brokers: [{url: ""}]`,
+		`  embedded_broker: "127.0.0.1:0"
+  embedded_broker_auth: {password_file: `+users+`, readers: [homeassistant]}`, 1)
+	plan := writeConfig(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Ready, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, plan, testRegistry(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(r Ready) { ready <- r }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var url string
+	select {
+	case r := <-ready:
+		url = "tcp://" + r.Broker
+	case err := <-done:
+		t.Fatalf("the gateway did not start: %v", err)
+	}
+	const node = "rackwatch_dc1-b3_2ebattery"
+	smoke := "homeassistant/binary_sensor/" + node + "/room_2esmoke__smoke/config"
+	cs := retainedConfigsAs(t, mqtt.Config{URL: url, ClientID: "ha", Username: "homeassistant", Password: "ha-pass"},
+		func(cs map[string]map[string]any) bool { return len(cs) == 4 })
+	if cs[smoke] == nil || cs[smoke]["state_topic"] != "rackwatch/dc1-b3.battery/readings/room.smoke/smoke" {
+		t.Errorf("Home Assistant, a reader, discovers %v", keysOf(cs))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,7 +39,13 @@ rules:
 // smoke; then the smoke contact's reading fails while its alarm stays latched.
 func incident(t *testing.T) (*runner, *fakeOutbox) {
 	t.Helper()
-	plan := writeConfig(t, incidentConfig)
+	return incidentWith(t, incidentConfig)
+}
+
+// incidentWith is incident with another config (incidentConfig and more).
+func incidentWith(t *testing.T, config string) (*runner, *fakeOutbox) {
+	t.Helper()
+	plan := writeConfig(t, config)
 	ob := newFakeOutbox()
 	a := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: testRegistry(), out: ob.link(),
 		statePath: filepath.Join(t.TempDir(), store.File), seqPath: filepath.Join(t.TempDir(), store.SeqFile)}
@@ -140,15 +147,27 @@ func TestMetricsCarryReadingsAndAlarms(t *testing.T) {
 	}
 }
 
-// A shelved alarm shows who shelved it and until when; an acknowledged one who acknowledged it.
+// A shelved alarm shows who shelved it and until when; an acknowledged one who acknowledged it: the
+// operators whose signed commands did it.
 func TestStatusSaysWhoAckedAndShelved(t *testing.T) {
-	a, _ := incident(t)
-	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	for _, c := range []struct{ kind, payload string }{
-		{contract.Ack, `{"alarm":"offgas/offgas/voc","by":"alice"}`},
-		{contract.Shelve, `{"alarm":"batt-critical/string1/battery_temp","by":"bob","until":"` + until.Format(time.RFC3339) + `"}`},
+	keys, dir := operatorKeys(t, "alice", "bob")
+	a, _ := incidentWith(t, incidentConfig+"operators_dir: "+dir+"\n")
+	if err := os.MkdirAll(a.plan.Config.Gateway.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.startCommands(); err != nil {
+		t.Fatal(err)
+	}
+	var until time.Time
+	for _, c := range []struct{ op, kind, alarm string }{
+		{"alice", contract.Ack, "offgas/offgas/voc"},
+		{"bob", contract.Shelve, "batt-critical/string1/battery_temp"},
 	} {
-		a.command(delivery.Inbound{Kind: c.kind, Payload: []byte(c.payload)})
+		a.command(delivery.Inbound{Kind: c.kind, Payload: signed(t, keys[c.op], c.op, "gw", c.kind, c.alarm, func(s *contract.Signed) {
+			if s.Until != "" {
+				until, _ = time.Parse(contract.TimeFormat, s.Until)
+			}
+		})})
 	}
 	st := a.Status()
 	for _, al := range st.Alarms {
