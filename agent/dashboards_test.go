@@ -229,7 +229,7 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 		}
 	}
 	if file := os.Getenv("RACKWATCH_SCREENSHOT"); file != "" {
-		browsertest.Screenshot(t, url, file, 1280, 2300)
+		browsertest.Screenshot(t, url, file, 1280, 2900)
 	}
 }
 
