@@ -104,7 +104,16 @@ func (s *Story) Summary(w io.Writer, now time.Time, over bool) {
 		}
 		b.WriteString(".\n")
 	}
-	fmt.Fprintf(&b, "Active now: %d alarms, %d of them critical.\n", active, critical)
+	switch {
+	case active == 0:
+		b.WriteString("No alarm is active now.\n")
+	case active == 1 && critical == 1:
+		b.WriteString("Active now: 1 alarm, critical.\n")
+	case active == 1:
+		b.WriteString("Active now: 1 alarm, not critical.\n")
+	default:
+		fmt.Fprintf(&b, "Active now: %d alarms, %d of them critical.\n", active, critical)
+	}
 	io.WriteString(w, b.String())
 }
 

@@ -38,7 +38,16 @@ Active now: 2 alarms, 2 of them critical.
 	}
 	b.Reset()
 	(&Story{Start: start}).Summary(&b, at(5), false)
-	if !strings.Contains(b.String(), "Stopped before the end of the story, 5s in") || !strings.Contains(b.String(), "no alarm was raised") {
+	if !strings.Contains(b.String(), "Stopped before the end of the story, 5s in") || !strings.Contains(b.String(), "no alarm was raised") ||
+		!strings.Contains(b.String(), "No alarm is active now.") {
 		t.Errorf("empty story: %s", b.String())
+	}
+	// Stopped after the first warning: one alarm, said in English.
+	b.Reset()
+	one := &Story{Start: start}
+	one.Add(&contract.Alarm{Key: "offgas-voc/o/voc", Rule: "offgas-voc", Severity: "warning", State: "active", Event: "raise", Time: at(19)})
+	one.Summary(&b, at(25), false)
+	if !strings.HasSuffix(b.String(), "\nActive now: 1 alarm, not critical.\n") {
+		t.Errorf("one alarm: %s", b.String())
 	}
 }
