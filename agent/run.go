@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
@@ -269,7 +270,7 @@ type runner struct {
 	alarms   map[string]contract.Alarm
 	timeline timeline
 	last     map[string]map[reading.Channel]*reading.Reading
-	stats    struct{ readings, transitions, journalErrors uint64 }
+	stats    struct{ readings, transitions, journalErrors atomic.Uint64 } // written by the loop, read by /metrics
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
@@ -382,7 +383,7 @@ func (a *runner) loop(ctx context.Context) {
 const learnedSaveEvery = 10 * time.Minute
 
 func (a *runner) reading(r *reading.Reading) {
-	a.stats.readings++
+	a.stats.readings.Add(1)
 	a.commit(a.engine.Eval(r, a.trs[:0]))
 	if r.Channel != "" {
 		a.out.Reading(r, a.format(r.Sensor, r.Channel))
@@ -414,13 +415,13 @@ func (a *runner) commit(trs []contract.Alarm) {
 	for i := range trs {
 		a.round(&trs[i])
 	}
-	a.stats.transitions += uint64(len(trs))
+	a.stats.transitions.Add(uint64(len(trs)))
 	seq := trs[len(trs)-1].Seq
 	if a.storageParts != "" || a.stateErr != nil {
 		a.saveSeq(seq)
 	}
 	if err := a.out.Transitions(trs); err != nil {
-		a.stats.journalErrors++
+		a.stats.journalErrors.Add(1)
 		a.ratelog.Log(a.log, slog.LevelError, "transitions", "journal: transitions not written to disk; delivering them from memory", "err", err)
 	}
 	if !a.saveState() {

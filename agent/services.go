@@ -91,7 +91,6 @@ func (a *runner) Health() error {
 // WriteMetrics implements httpapi.Source.
 func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Lock()
-	st := a.stats
 	nActive := len(a.active)
 	sched := a.sched
 	cfg := a.plan.Config
@@ -99,10 +98,10 @@ func (a *runner) WriteMetrics(w *promtext.Writer) {
 	w.Family("rackwatch_build_info", "The running rackwatch: its version, the gateway and the Go that built it.", promtext.Gauge)
 	w.Sample("rackwatch_build_info", 1, "version", buildinfo.Version, "gateway", cfg.Gateway.ID, "site", cfg.Gateway.Site,
 		"goversion", runtime.Version(), "goarch", runtime.GOARCH)
-	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(st.readings))
-	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(st.transitions))
+	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(a.stats.readings.Load()))
+	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(a.stats.transitions.Load()))
 	a.writeCommandMetrics(w)
-	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(st.journalErrors))
+	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(a.stats.journalErrors.Load()))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
 	a.writeObservations(w)
 	sched.WriteMetrics(w)

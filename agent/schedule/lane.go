@@ -189,14 +189,18 @@ func (l *lane) ensureBus(ctx context.Context, sn *sensor, now time.Time) bool {
 		return false
 	}
 	bt := l.s.reg.Bus(l.bus.Type)
+	// The job's results are its own variables, read only when it finished: a job that outlives its
+	// timeout still writes them later, on the worker.
 	var val any
-	var err error
+	var err, jobErr error
 	if bt == nil {
 		err = fmt.Errorf("unknown bus type %q", l.bus.Type)
-	} else if !l.do(ctx, sn, 10*time.Second, func() {
-		defer recoverInto(&err)
-		val, err = bt.Open(ctx, l.bus, l.s.log.With("bus", l.bus.ID))
+	} else if l.do(ctx, sn, 10*time.Second, func() {
+		defer recoverInto(&jobErr)
+		val, jobErr = bt.Open(ctx, l.bus, l.s.log.With("bus", l.bus.ID))
 	}) {
+		err = jobErr
+	} else {
 		err = fmt.Errorf("opening bus %s timed out", l.bus.ID)
 	}
 	if err != nil {
@@ -223,11 +227,13 @@ func (l *lane) open(ctx context.Context, sn *sensor, now time.Time) bool {
 		return false
 	}
 	var dev driver.Device
-	var err error
-	if !l.do(ctx, sn, sn.cfg.Timeout+grace, func() {
-		defer recoverInto(&err)
-		dev, err = sn.drv.Open(ctx, driver.Env{Sensor: sn.cfg, Bus: l.busVal, Log: sn.log})
+	var err, jobErr error // jobErr is the job's own: see ensureBus
+	if l.do(ctx, sn, sn.cfg.Timeout+grace, func() {
+		defer recoverInto(&jobErr)
+		dev, jobErr = sn.drv.Open(ctx, driver.Env{Sensor: sn.cfg, Bus: l.busVal, Log: sn.log})
 	}) {
+		err = jobErr
+	} else {
 		err = fmt.Errorf("%w while opening the device", ErrTimeout)
 	}
 	if err == nil {

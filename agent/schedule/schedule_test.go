@@ -235,6 +235,35 @@ func TestTimeoutThenRecovery(t *testing.T) {
 	})
 }
 
+// TestOpenThatOutlivesItsTimeout: an open that hangs past its timeout is reported as a timeout; when it
+// finally returns (an error, on the worker), its result is its own and the device is opened again. Under
+// -race this failed when the late open wrote the error the scheduler had already set to a timeout.
+func TestOpenThatOutlivesItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness()
+		release := make(chan struct{})
+		h.openFn["late"] = func(open int) (driver.Device, error) {
+			if open == 1 {
+				<-release // ignores its context, as a stuck driver would
+				return nil, errors.New("gave up")
+			}
+			return &fake{behave: func(n int, ctx context.Context) (float64, error) { return 5, nil }}, nil
+		}
+		// Released on the clock, not by the test seeing the timeout: that would order the two writes.
+		go func() { time.Sleep(time.Second); close(release) }()
+		timedOut := false
+		got := h.run(t, "sensors:\n  - {id: late, driver: fake, every: 10ms, timeout: 10ms}\n", func(r reading.Reading) bool {
+			if !r.Good() && strings.Contains(r.Err.Error(), "while opening") {
+				timedOut = true
+			}
+			return r.Good()
+		})
+		if !timedOut {
+			t.Errorf("the hung open was not reported as a timeout: %s", summary(got))
+		}
+	})
+}
+
 func TestPanicIsRecoveredAndDeviceReopened(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness()

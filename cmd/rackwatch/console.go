@@ -120,7 +120,9 @@ func consoleCmd(ctx context.Context, action string, args []string, stdout, stder
 		return usage("%v", strings.TrimPrefix(err.Error(), "contract: "))
 	}
 
-	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-console-%d", os.Getpid()), CleanSession: true,
+	// Each run gets its own client id: two consoles with one id take over each other's session, and a
+	// broker tearing the first one down can drop the second one's subscription to the result.
+	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-console-%d-%.8s", os.Getpid(), contract.NewNonce()), CleanSession: true,
 		KeepAlive: 30 * time.Second, Username: *user, Subscribe: map[string]byte{topics.Result(): 1}}
 	if cfg.Password, err = (settings.Secret{File: *passFile}).Read(); err != nil {
 		fmt.Fprintf(stderr, "%s: password: %v\n", name, err)

@@ -45,6 +45,15 @@ func runAgent(t *testing.T, body string) (brokerURL, httpAddr string) {
 	})
 	select {
 	case r := <-ready:
+		// Ready comes when the agent runs; its own client may still be connecting to the embedded broker,
+		// and a command published before it subscribes reaches nobody. Wait until it is connected.
+		deadline := time.Now().Add(time.Minute) // a failure timeout, not a measurement
+		for !gatewayConnected(r.HTTP) {
+			if time.Now().After(deadline) {
+				t.Fatal("the gateway never connected to its embedded broker")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		return "tcp://" + r.Broker, r.HTTP
 	case err := <-done:
 		t.Fatal(err)
@@ -52,6 +61,23 @@ func runAgent(t *testing.T, body string) (brokerURL, httpAddr string) {
 		t.Fatal("the agent did not start")
 	}
 	return "", ""
+}
+
+// gatewayConnected reports whether the gateway at httpAddr says, in /metrics, that it is connected to a
+// broker (and so subscribed to its commands there).
+func gatewayConnected(httpAddr string) bool {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "rackwatch_mqtt_connected{") && strings.HasSuffix(line, " 1") {
+			return true
+		}
+	}
+	return false
 }
 
 const consoleGateway = `
