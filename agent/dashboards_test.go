@@ -216,7 +216,11 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 		}
 	}
 
-	// The page at the end of the story, as a browser shows it.
+	// The page at the end of the story, as a browser shows it: the UPS's last alarm raised and the
+	// shutdown started (conditions, so that a slow machine only waits longer), and not before the
+	// story's nominal end.
+	prom.WaitFor(`rackwatch_alarm_active{alarm="ups-low-battery/ups1/low_battery"} == 1`, func(s []promtest.Sample) bool { return len(s) == 1 })
+	prom.WaitFor(`rackwatch_shutdown_state == 2`, func(s []promtest.Sample) bool { return len(s) == 1 })
 	if d := time.Until(start.Add(storyOver)); d > 0 {
 		time.Sleep(d)
 	}
