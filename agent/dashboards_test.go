@@ -196,22 +196,39 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 	}
 
 	// Every dashboard query runs; the battery room's and the delivery's panels have data.
+	vars := strings.NewReplacer(`$instance`, `.*`, `$room`, `.*`, `$__rate_interval`, `1m`)
 	for _, e := range exprs {
 		if args, ok := strings.CutPrefix(e, "label_values("); ok {
 			// Grafana's variable query, not PromQL: the metric's series carry the label.
-			metric, label, _ := strings.Cut(strings.TrimSuffix(args, ")"), ",")
+			i := strings.LastIndex(args, ",")
+			metric, label := vars.Replace(args[:i]), strings.TrimSuffix(args[i+1:], ")")
 			s := prom.Query(metric)
 			if len(s) == 0 || s[0].Metric[strings.TrimSpace(label)] == "" {
 				t.Errorf("the dashboard's variable %s finds nothing: %v", e, s)
 			}
 			continue
 		}
-		q := strings.NewReplacer(`$instance`, `.*`, `$__rate_interval`, `1m`).Replace(e)
+		q := vars.Replace(e)
 		s := prom.Query(q)
-		for _, must := range []string{`unit="°C"`, `channel=~"voc|tvoc"`, `channel=~"h2|co"`, `channel="charge"`, `rackwatch_alarm_active{instance=~".*"}`,
+		for _, must := range []string{`unit="°C"`, `unit="%RH"`, `channel=~"voc|tvoc"`, `channel=~"h2|co"`, `channel="charge"`, `rackwatch_alarm_active{instance=~".*"}`,
 			`rackwatch_mqtt_pending_transitions`, `rackwatch_mqtt_delivery_seconds_bucket`} {
-			if strings.Contains(e, must) && len(s) == 0 {
+			if strings.Contains(q, must) && len(s) == 0 {
 				t.Errorf("the dashboard's %s has no data", e)
+			}
+		}
+		// The battery room chosen as the room: its temperatures, the strings' among them, and no hall's.
+		if strings.Contains(e, `unit="°C"`) {
+			strings1 := 0
+			for _, s := range prom.Query(strings.NewReplacer(`$instance`, `.*`, `$room`, `battery-room`).Replace(e)) {
+				if s.Metric["label_room"] != "battery-room" {
+					t.Errorf("the battery room's temperatures include %v", s.Metric)
+				}
+				if s.Metric["channel"] == "battery_temp" {
+					strings1++
+				}
+			}
+			if strings1 != 2 {
+				t.Errorf("the battery room's temperatures show %d battery strings, want 2", strings1)
 			}
 		}
 	}

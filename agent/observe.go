@@ -163,6 +163,7 @@ func (a *runner) writeObservations(w *promtext.Writer) {
 	for _, al := range a.alarms {
 		alarms = append(alarms, al)
 	}
+	sensors := a.plan.Config.Sensors // replaced, never changed, by a reload
 	a.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].sensor != rows[j].sensor {
@@ -179,6 +180,13 @@ func (a *runner) writeObservations(w *promtext.Writer) {
 	w.Family("rackwatch_reading_good", "1 when the channel's last reading was good, 0 when it failed or none came yet.", promtext.Gauge)
 	for _, r := range rows {
 		w.Sample("rackwatch_reading_good", b2f(r.good), "sensor", r.sensor, "channel", r.channel)
+	}
+	// The sensors' config labels (room, rack, …), for joins: "temperatures by room" is
+	// rackwatch_reading * on(instance, sensor) group_left(label_room) rackwatch_sensor_info.
+	w.Family("rackwatch_sensor_info", "1 for each configured sensor, with its driver and its config labels as label_<name>.", promtext.Gauge)
+	for i := range sensors {
+		s := &sensors[i]
+		w.Sample("rackwatch_sensor_info", 1, sensorInfoLabels(s.ID, s.Driver, s.Labels)...)
 	}
 	sort.Slice(alarms, func(i, j int) bool { return alarms[i].Key < alarms[j].Key })
 	for _, f := range []struct {
@@ -197,6 +205,32 @@ func (a *runner) writeObservations(w *promtext.Writer) {
 			w.Sample(f.name, b2f(f.v(al)), "alarm", al.Key, "rule", al.Rule, "sensor", al.Sensor, "channel", al.Channel, "severity", al.Severity)
 		}
 	}
+}
+
+// sensorInfoLabels are rackwatch_sensor_info's labels: the sensor, its driver, and each config label as
+// label_<name> (the kube-state-metrics convention: no config label can clash with sensor or instance),
+// the name made a valid Prometheus label name; of two that come out the same, the first in order wins.
+func sensorInfoLabels(id, driver string, labels map[string]string) []string {
+	out := []string{"sensor", id, "driver", driver}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		name := "label_" + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+				return r
+			}
+			return '_'
+		}, k)
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name, labels[k])
+		}
+	}
+	return out
 }
 
 func b2f(b bool) float64 {

@@ -27,7 +27,7 @@ sensors:
   - {id: offgas, driver: sim, scenario: battery-runaway, channels: [voc]}
   - {id: string1, driver: sim, scenario: battery-runaway, channels: [battery_temp]}
   - {id: room.smoke, driver: sim, scenario: battery-runaway, channels: [smoke]}
-  - {id: room.air, driver: sim, scenario: battery-runaway, channels: [temperature]}
+  - {id: room.air, driver: sim, scenario: battery-runaway, channels: [temperature], labels: {room: battery-room, rack-row: "3"}}
 rules:
   - {id: offgas, match: {channel: voc}, above: 500, severity: warning}
   - {id: batt-critical, match: {channel: battery_temp}, above: 60, clear: 55, severity: critical}
@@ -132,6 +132,9 @@ func TestMetricsCarryReadingsAndAlarms(t *testing.T) {
 		`rackwatch_alarm_acked{alarm="offgas/offgas/voc",rule="offgas",sensor="offgas",channel="voc",severity="warning"} 0`,
 		`rackwatch_alarm_shelved{alarm="offgas/offgas/voc",rule="offgas",sensor="offgas",channel="voc",severity="warning"} 0`,
 		`rackwatch_build_info{version="` + buildinfo.Version + `",gateway="gw",site="lab",goversion=`,
+		// The sensors' config labels, to chart by room.
+		`rackwatch_sensor_info{sensor="room.air",driver="sim",label_rack_row="3",label_room="battery-room"} 1`,
+		`rackwatch_sensor_info{sensor="offgas",driver="sim"} 1`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("no %s in /metrics:\n%s", want, m)
@@ -202,5 +205,14 @@ func TestAlarmValuesRounded(t *testing.T) {
 		if got := reading.Round(c.v, alarmStep(c.f, c.unit)); got != c.want {
 			t.Errorf("%v %s rounds to %v, want %v", c.v, c.unit, got, c.want)
 		}
+	}
+}
+
+// Config labels become valid Prometheus label names under label_; two that come out the same keep the
+// first, so a sample never carries one name twice.
+func TestSensorInfoLabels(t *testing.T) {
+	got := strings.Join(sensorInfoLabels("r12.inlet", "bme280", map[string]string{"room": "hall3", "rack-id": "r12", "rack_id": "x", "Zone 2": "b"}), ",")
+	if want := "sensor,r12.inlet,driver,bme280,label_Zone_2,b,label_rack_id,r12,label_room,hall3"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
