@@ -155,3 +155,31 @@ func TestEscapeKeepsIDsApart(t *testing.T) {
 		}
 	}
 }
+
+// Obsolete reads topics a broker hands back: whatever the topic, it never calls one of the gateway's
+// own configs obsolete, nor one outside the gateway's node (another gateway's entities are not ours to
+// remove), and never panics.
+func FuzzObsolete(f *testing.F) {
+	d := batteryRoom()
+	const node = "rackwatch_dc1-b3_2ebattery"
+	for _, m := range d.Configs() {
+		f.Add(m.Topic)
+	}
+	for _, s := range []string{"homeassistant/sensor/" + node + "/old__x/config", "homeassistant/sensor/rackwatch_other/x/config",
+		"homeassistant//" + node + "//config", "homeassistant/" + node, "", "/", "homeassistant/a/" + node + "/b/config/"} {
+		f.Add(s)
+	}
+	own := map[string]bool{}
+	for _, m := range d.Configs() {
+		own[m.Topic] = true
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		if !d.Obsolete(topic, []byte("{}")) {
+			return
+		}
+		parts := strings.Split(topic, "/")
+		if own[topic] || len(parts) != 5 || parts[0] != "homeassistant" || parts[2] != node || parts[4] != "config" {
+			t.Errorf("Obsolete(%q) = true", topic)
+		}
+	})
+}
