@@ -3,14 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
 // TestMain lets a test run the rackwatch command itself: the test binary re-executed with
@@ -98,12 +102,37 @@ func TestDemoCtrlCExitsZero(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	out.waitFor(t, "ONLINE")
-	time.Sleep(2 * time.Second) // a few polls: readings would show by now
+	// Readings have reached the broker the demo watches: shown, they would be on the screen by now.
+	m := regexp.MustCompile(`at (tcp://127\.0\.0\.1:\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("the demo does not say where its broker is:\n%s", out)
+	}
+	got := make(chan struct{}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := mqtt.Connect(ctx, mqtt.Config{URL: m[1], ClientID: "demo-test", CleanSession: true,
+		Subscribe: map[string]byte{"rackwatch/+/readings/#": 0},
+		OnMessage: func(mqtt.Received) {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("no reading reached the demo's broker")
+		}
+	}
+	cl.Disconnect(0)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
-	if err != nil {
+	if err := cmd.Wait(); err != nil {
 		t.Fatalf("demo after Ctrl-C: %v (want exit status 0)\n%s", err, out)
 	}
 	text := out.String()
