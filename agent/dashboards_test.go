@@ -85,6 +85,13 @@ var metricName = regexp.MustCompile(`\b(?:rackwatch|go|process)_[a-z0-9_]+\b`)
 // returns where its status page is and when it started.
 func runDemo(t *testing.T) (httpAddr string, start time.Time) {
 	t.Helper()
+	r, start := runDemoReady(t)
+	return r.HTTP, start
+}
+
+// runDemoReady is runDemo, returning where its broker is too.
+func runDemoReady(t *testing.T) (_ Ready, start time.Time) {
+	t.Helper()
 	plan, err := LoadAndCheck("../configs/demo.yaml", testRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -106,13 +113,13 @@ func runDemo(t *testing.T) (httpAddr string, start time.Time) {
 	})
 	select {
 	case r := <-ready:
-		return r.HTTP, start
+		return r, start
 	case err := <-done:
 		t.Fatalf("the demo did not start: %v", err)
 	case <-time.After(time.Minute):
 		t.Fatal("the demo did not start")
 	}
-	return "", start
+	return Ready{}, start
 }
 
 // Every metric the Grafana dashboard queries exists in the demo's /metrics: a family renamed or dropped
@@ -169,8 +176,25 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 	promtest.Binary(t)
 	browsertest.Binary(t)
 	exprs := dashboardQueries(t)
-	addr, start := runDemo(t)
+	ready, start := runDemoReady(t)
+	addr := ready.HTTP
 	prom := promtest.Start(t, addr)
+
+	// Home Assistant, pointed at the demo's broker, discovers the battery room.
+	const node = "rackwatch_demo-gw"
+	cs := retainedConfigs(t, "tcp://"+ready.Broker, "demo", func(cs map[string]map[string]any) bool { return len(cs) >= 30 })
+	for topic, class := range map[string]string{
+		"homeassistant/sensor/" + node + "/string1__battery_5ftemp/config":         "temperature",
+		"homeassistant/sensor/" + node + "/batt-room_2eair__humidity/config":       "humidity",
+		"homeassistant/sensor/" + node + "/batt-room_2eoffgas__voc/config":         "volatile_organic_compounds_parts",
+		"homeassistant/binary_sensor/" + node + "/batt-room_2esmoke__smoke/config": "smoke",
+		"homeassistant/sensor/" + node + "/ups1__charge/config":                    "battery",
+		"homeassistant/binary_sensor/" + node + "/alarm__fire-alarm/config":        "problem",
+	} {
+		if c := cs[topic]; c == nil || c["device_class"] != class {
+			t.Errorf("Home Assistant discovers no %s on %s: %v (have %v)", class, topic, c, keysOf(cs))
+		}
+	}
 
 	prom.WaitFor(`up{job="rackwatch"}`, func(s []promtest.Sample) bool { return len(s) == 1 && s[0].Value == "1" })
 	temps := prom.WaitFor(`rackwatch_reading{channel="battery_temp"}`, func(s []promtest.Sample) bool { return len(s) == 2 })
