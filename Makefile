@@ -7,8 +7,10 @@ DIST    := dist
 
 .PHONY: demo test test-stress go-test c-test build vet fmt-check tag-builds release release-min binaries tarballs package package-test stage tools bench bench-footprint size fuzz clean
 
-demo:
-	$(GO) run ./cmd/rackwatch demo -c configs/demo.yaml
+# demo builds the binary and runs it rather than `go run`, which exits 1 on every Ctrl-C whatever the
+# program does: Ctrl-C is how the demo ends, and it ends cleanly.
+demo: build
+	$(DIST)/rackwatch demo -c configs/demo.yaml
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch ./cmd/rackwatch

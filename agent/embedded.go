@@ -10,6 +10,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
+	"github.com/rackwatch/rackwatch/agent/homeassistant"
 )
 
 const embeddedBrokerBuilt = true
@@ -29,6 +30,9 @@ func startEmbedded(cfg *config.Config, addr string, log *slog.Logger) (string, *
 			return "", nil, nil, fmt.Errorf("mqtt.embedded_broker_auth: %w", err)
 		}
 		opt.Users = brokerauth.New(cfg.MQTT.TopicPrefix, cfg.Gateway.ID, hashes, a.Operators, a.Readers)
+		if ha := cfg.MQTT.HomeAssistant; ha != nil {
+			opt.Users.AllowDiscovery(ha.DiscoveryPrefix, homeassistant.Filter(ha.DiscoveryPrefix, cfg.Gateway.ID))
+		}
 		user, pass := opt.Users.OwnLogin()
 		login = &config.Login{User: user, Password: pass}
 	} else if !config.Loopback(addr) {

@@ -29,8 +29,9 @@ import (
 type Outbox interface {
 	// Transitions returns once the transitions are durable; delivery continues in the background.
 	Transitions(as []contract.Alarm) error
-	// Reading hands over one reading for publishing; it never blocks.
-	Reading(r *reading.Reading, unit string)
+	// Reading hands over one reading for publishing, written as f says (unit, resolution, state names; f
+	// does not change afterwards); it never blocks.
+	Reading(r *reading.Reading, f *reading.Format)
 }
 
 // Inbox brings operator commands in and takes their answers out.
@@ -173,12 +174,17 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if open == nil {
 		open = OpenMQTT
 	}
-	link, err := open(ctx, cfg, a.engine.Snapshot().Alarms, log)
+	restored := a.engine.Snapshot().Alarms
+	for i := range restored {
+		a.round(&restored[i])
+	}
+	link, err := open(ctx, cfg, restored, log)
 	if err != nil {
 		return err
 	}
 	link.complete()
-	a.out = link
+	a.out, a.opened = link, cfg
+	a.discover()
 	// Now that the journal is ours (a second agent on the same state_dir is refused by its lock), record
 	// the gateway this state_dir belongs to, the seq to go on from and a rebuilt state, and create the seq
 	// file while the disk has room (it is only rewritten in place later).
@@ -244,26 +250,35 @@ type runner struct {
 	plan   *Plan
 	engine *rules.Engine
 	sched  *schedule.Scheduler
-	units  map[string]map[reading.Channel]string
 	trs    []contract.Alarm
 	acts   *acting // local actions (act.go); nil when none are configured
+	// opened is the config the delivery was opened with: a reload does not change its gateway and mqtt.
+	opened *config.Config
 
-	mu     sync.Mutex // guards what the HTTP side reads
-	active map[string]contract.Alarm
-	last   map[string]map[reading.Channel]*reading.Reading
-	stats  struct{ readings, transitions, journalErrors atomic.Uint64 } // written by the loop, read by /metrics
+	mu sync.Mutex // guards what the HTTP side reads
+	// formats says how each channel's values are written (observe.go); the loop reads it without the
+	// lock, and takes the lock to change it.
+	formats map[string]map[reading.Channel]*reading.Format
+	active  map[string]contract.Alarm
+	// alarms is every alarm the rules can raise, in its latest state, for /metrics; timeline the last
+	// transitions, for the status page.
+	alarms   map[string]contract.Alarm
+	timeline timeline
+	last     map[string]map[reading.Channel]*reading.Reading
+	stats    struct{ readings, transitions, journalErrors atomic.Uint64 } // written by the loop, read by /metrics
 }
 
 func (a *runner) setPlan(p *Plan, st *rules.State) error {
 	cfg := p.Config
-	units := map[string]map[reading.Channel]string{}
+	formats := map[string]map[reading.Channel]*reading.Format{}
 	last := map[string]map[reading.Channel]*reading.Reading{}
 	for i := range cfg.Sensors {
 		s := &cfg.Sensors[i]
-		units[s.ID] = map[reading.Channel]string{}
+		formats[s.ID] = map[reading.Channel]*reading.Format{}
 		last[s.ID] = map[reading.Channel]*reading.Reading{}
 		for _, ci := range p.Channels[s.ID] {
-			units[s.ID][ci.Channel] = ci.Unit
+			f := ci.Format()
+			formats[s.ID][ci.Channel] = &f
 			last[s.ID][ci.Channel] = &reading.Reading{Sensor: s.ID, Channel: ci.Channel, Quality: reading.Bad}
 		}
 	}
@@ -276,23 +291,23 @@ func (a *runner) setPlan(p *Plan, st *rules.State) error {
 			return fmt.Errorf("%w: %w", errRestore, err)
 		}
 	}
-	a.plan, a.engine, a.units = p, eng, units
-	a.sched = schedule.New(p.Sensors, p.Buses, p.Channels, a.reg, a.log)
+	sched := schedule.New(p.Sensors, p.Buses, p.Channels, a.reg, a.log)
 	active := map[string]contract.Alarm{}
 	for _, al := range eng.Snapshot().Alarms {
 		active[al.Key] = al
 	}
+	alarms := map[string]contract.Alarm{}
+	for _, al := range eng.Alarms(nil) {
+		alarms[al.Key] = al
+	}
+	for k, al := range active {
+		alarms[k] = al
+	}
 	a.mu.Lock()
-	a.active, a.last = active, last
+	a.plan, a.engine, a.sched, a.formats = p, eng, sched, formats
+	a.active, a.alarms, a.last = active, alarms, last
 	a.mu.Unlock()
 	return nil
-}
-
-func (a *runner) unit(sensor string, ch reading.Channel) string {
-	if u, ok := a.units[sensor][ch]; ok {
-		return u
-	}
-	return reading.Unit(ch)
 }
 
 func (a *runner) loop(ctx context.Context) {
@@ -352,6 +367,7 @@ func (a *runner) loop(ctx context.Context) {
 				a.log.Info("config reloaded", "sensors", len(p.Config.Sensors), "rules", len(p.Config.Rules))
 				a.reloadActions(p)
 				a.setOperators(p)
+				a.discover()
 			}
 			stopScheduler = start()
 		}
@@ -365,7 +381,7 @@ func (a *runner) reading(r *reading.Reading) {
 	a.stats.readings.Add(1)
 	a.commit(a.engine.Eval(r, a.trs[:0]))
 	if r.Channel != "" {
-		a.out.Reading(r, a.unit(r.Sensor, r.Channel))
+		a.out.Reading(r, a.format(r.Sensor, r.Channel))
 	}
 	a.mu.Lock()
 	if m := a.last[r.Sensor]; m != nil {
@@ -391,6 +407,9 @@ func (a *runner) commit(trs []contract.Alarm) {
 		return
 	}
 	a.act(trs) // outputs first: a relay must not wait for the journal's fsync
+	for i := range trs {
+		a.round(&trs[i])
+	}
 	a.stats.transitions.Add(uint64(len(trs)))
 	seq := trs[len(trs)-1].Seq
 	if a.storageParts != "" || a.stateErr != nil {
@@ -411,6 +430,8 @@ func (a *runner) commit(trs []contract.Alarm) {
 		} else {
 			a.active[t.Key] = *t
 		}
+		a.alarms[t.Key] = *t
+		a.timeline.add(t)
 	}
 	a.mu.Unlock()
 	a.lastGasp(trs)
@@ -531,6 +552,10 @@ func sameMQTT(a, b config.MQTT) bool {
 	}
 	a.Readings.Line, b.Readings.Line = 0, 0
 	if a.Readings != b.Readings {
+		return false
+	}
+	if (a.HomeAssistant == nil) != (b.HomeAssistant == nil) ||
+		a.HomeAssistant != nil && a.HomeAssistant.DiscoveryPrefix != b.HomeAssistant.DiscoveryPrefix {
 		return false
 	}
 	for i := range a.Brokers {

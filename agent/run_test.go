@@ -46,7 +46,7 @@ func (f *fakeOutbox) Transitions(as []contract.Alarm) error {
 	}
 	return nil
 }
-func (f *fakeOutbox) Reading(r *reading.Reading, unit string) {
+func (f *fakeOutbox) Reading(r *reading.Reading, _ *reading.Format) {
 	f.mu.Lock()
 	f.readings++
 	f.mu.Unlock()

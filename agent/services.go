@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
+	"runtime"
 	"time"
 
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
@@ -15,6 +14,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/promtext"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 var started = time.Now()
@@ -71,56 +71,93 @@ func (a *runner) Health() error {
 func (a *runner) WriteMetrics(w *promtext.Writer) {
 	a.mu.Lock()
 	nActive := len(a.active)
+	sched := a.sched
+	cfg := a.plan.Config
 	a.mu.Unlock()
+	w.Family("rackwatch_build_info", "The running rackwatch: its version, the gateway and the Go that built it.", promtext.Gauge)
+	w.Sample("rackwatch_build_info", 1, "version", buildinfo.Version, "gateway", cfg.Gateway.ID, "site", cfg.Gateway.Site,
+		"goversion", runtime.Version(), "goarch", runtime.GOARCH)
 	w.One("rackwatch_readings_total", "Readings evaluated by the rules.", promtext.Counter, float64(a.stats.readings.Load()))
 	w.One("rackwatch_transitions_total", "Alarm transitions produced.", promtext.Counter, float64(a.stats.transitions.Load()))
 	a.writeCommandMetrics(w)
 	w.One("rackwatch_journal_errors_total", "Transition batches the journal failed to make durable.", promtext.Counter, float64(a.stats.journalErrors.Load()))
 	w.One("rackwatch_alarms", "Alarms not back to normal (active, or cleared but unacknowledged).", promtext.Gauge, float64(nActive))
-	a.sched.WriteMetrics(w)
+	a.writeObservations(w)
+	sched.WriteMetrics(w)
 	a.out.WriteMetrics(w)
 	a.writeActionMetrics(w)
 }
 
+// deliveryState is the part of a Monitor that describes each broker and the journal (the MQTT delivery).
+type deliveryState interface {
+	Brokers() []delivery.BrokerState
+	Journal() delivery.JournalState
+}
+
 // Status implements httpapi.Source.
 func (a *runner) Status() httpapi.Status {
-	cfg := a.plan.Config
-	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: buildinfo.Version, Started: started}
-	st.Outputs, st.Shutdown = a.actionStatus()
 	now := time.Now()
 	a.mu.Lock()
-	for _, al := range a.active {
-		st.Alarms = append(st.Alarms, httpapi.AlarmRow{Severity: al.Severity, Key: al.Key, State: al.State, Message: al.Message,
-			Acked: al.Acked, Shelved: al.ShelvedUntil != nil && al.ShelvedUntil.After(now), Since: al.Since})
+	cfg := a.plan.Config
+	a.mu.Unlock()
+	st := httpapi.Status{Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site, Version: buildinfo.Version, Started: started, Now: now}
+	st.Outputs, st.Shutdown = a.actionStatus()
+	if d, ok := a.out.Monitor.(deliveryState); ok {
+		for _, b := range d.Brokers() {
+			st.Brokers = append(st.Brokers, httpapi.BrokerRow{Name: b.Name, Connected: b.Connected, Since: b.Since, Error: b.Err,
+				Backlog: b.Backlog, Oldest: b.Oldest})
+		}
+		j := d.Journal()
+		st.Journal = &httpapi.JournalRow{Error: j.Err, Bytes: j.Bytes, MaxBytes: j.MaxBytes, Segments: j.Segments}
+		if j.Memory > 0 {
+			st.Journal.Error += fmt.Sprintf(" (%d transitions held in memory)", j.Memory)
+		}
 	}
-	for _, m := range a.last {
-		for _, r := range m {
-			row := httpapi.ReadingRow{Sensor: r.Sensor, Channel: string(r.Channel), Unit: a.unit(r.Sensor, r.Channel),
-				Quality: r.Quality.String(), Error: r.ErrText()}
+	a.mu.Lock()
+	for _, al := range a.active {
+		row := httpapi.AlarmRow{Severity: al.Severity, Key: al.Key, State: al.State, Message: al.Message, Since: al.Since,
+			Episode: al.Episode, Acked: al.Acked, AckedBy: al.AckedBy}
+		if al.ShelvedUntil != nil && al.ShelvedUntil.After(now) {
+			row.Shelved, row.ShelvedUntil, row.ShelvedBy = true, *al.ShelvedUntil, al.ShelvedBy
+		}
+		if al.Value != nil {
+			row.Value = a.human(al.Sensor, reading.Channel(al.Channel), al.Unit, *al.Value)
+		}
+		st.Alarms = append(st.Alarms, row)
+	}
+	a.timeline.each(func(t *contract.Alarm) {
+		st.Timeline = append(st.Timeline, httpapi.EventRow{Time: t.Time, Seq: t.Seq, Event: t.Event, Severity: t.Severity, Key: t.Key, Message: t.Message})
+	})
+	for sensor, m := range a.last {
+		for ch, r := range m {
+			row := httpapi.ReadingRow{Sensor: sensor, Channel: string(ch), Quality: r.Quality.String(), Error: r.ErrText()}
+			switch {
+			case r.At.IsZero():
+				row.Quality, row.Error = "bad", "no reading yet"
+			case r.Good():
+				row.Value = a.human(sensor, ch, "", r.Value)
+			}
 			if !r.At.IsZero() {
 				row.Age = now.Sub(r.At)
-				row.Value = strconv.FormatFloat(r.Value, 'f', -1, 64)
-			} else {
-				row.Error = "no reading yet"
 			}
 			st.Readings = append(st.Readings, row)
 		}
 	}
 	a.mu.Unlock()
-	rank := map[string]int{"critical": 0, "warning": 1, "info": 2}
-	sort.Slice(st.Alarms, func(i, j int) bool {
-		x, y := st.Alarms[i], st.Alarms[j]
-		if rank[x.Severity] != rank[y.Severity] {
-			return rank[x.Severity] < rank[y.Severity]
-		}
-		return x.Key < y.Key
-	})
-	sort.Slice(st.Readings, func(i, j int) bool {
-		x, y := st.Readings[i], st.Readings[j]
-		if x.Sensor != y.Sensor {
-			return x.Sensor < y.Sensor
-		}
-		return x.Channel < y.Channel
-	})
 	return st
+}
+
+// human writes a value as a person reads it: the name of a named state, or the value rounded to the
+// channel's resolution with its unit. A value in another unit than the channel's (an alarm's rate per
+// minute, a staleness) is rounded as in the alarm object (alarmStep). Called with a.mu held.
+func (a *runner) human(sensor string, ch reading.Channel, unit string, v float64) string {
+	f := a.formats[sensor][ch]
+	if f == nil {
+		cf := reading.CanonicalFormat(ch)
+		f = &cf
+	}
+	if unit != "" && unit != f.Unit {
+		return (&reading.Format{Unit: unit, Resolution: alarmStep(f, unit)}).Human(v)
+	}
+	return f.Human(v)
 }

@@ -22,6 +22,12 @@ const (
 	ChannelFailsafe reading.Channel = "failsafe"
 )
 
+// The names of the driver's own channels' states, for the status page and tail.
+var (
+	linkStates     = map[int64]string{0: "LOST", 1: "up"}
+	failsafeStates = map[int64]string{0: "off", 1: "ACTIVE"}
+)
+
 // Options are the `bridge` sensor's keys in the config (docs/bridge.md describes each).
 type Options struct {
 	Device     string            `yaml:"device"`
@@ -142,15 +148,15 @@ func check(s *driver.Sensor) (*Options, []driver.ChannelInfo, error) {
 	if len(o.Channels) == 0 {
 		return o, nil, nil
 	}
-	chs := make([]reading.Channel, 0, len(o.Channels)+2)
+	chs := make([]reading.Channel, 0, len(o.Channels))
 	for _, ch := range o.Channels {
 		chs = append(chs, reading.Channel(ch))
 	}
-	chs = append(chs, ChannelLink)
+	infos := append(driver.Channels(chs...), driver.ChannelInfo{Channel: ChannelLink, Resolution: 1, States: linkStates})
 	if len(o.Failsafe) > 0 {
-		chs = append(chs, ChannelFailsafe)
+		infos = append(infos, driver.ChannelInfo{Channel: ChannelFailsafe, Resolution: 1, States: failsafeStates})
 	}
-	return o, driver.Channels(chs...), nil
+	return o, infos, nil
 }
 
 func (o *Options) applyDefaults() {

@@ -28,7 +28,7 @@ func (o *outbox) Transitions(as []contract.Alarm) error {
 	}
 	return nil
 }
-func (o *outbox) Reading(r *reading.Reading, unit string) {
+func (o *outbox) Reading(r *reading.Reading, _ *reading.Format) {
 	if r.Channel == ChannelLink && r.Good() {
 		select {
 		case o.link <- r.Value:

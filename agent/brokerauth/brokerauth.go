@@ -47,6 +47,9 @@ type Users struct {
 	// own is the gateway's own user and password, made at each start and known to nobody else.
 	ownUser string
 	ownPass []byte
+	// discovery is Home Assistant's discovery prefix and the gateway's own filter under it, when
+	// mqtt.home_assistant is on (AllowDiscovery).
+	discovery, ownDiscovery string
 
 	mu sync.Mutex // one bcrypt at a time: a flood of wrong passwords takes one core, not all
 	ok map[string][32]byte
@@ -160,8 +163,27 @@ func (u *Users) RoleOf(user string) Role {
 	return u.roles[user]
 }
 
+// AllowDiscovery lets the gateway publish its Home Assistant discovery configs, the topics that match
+// filter (prefix/+/NODE/+/config), and every reader and operator (Home Assistant logs in as one) read
+// under the discovery prefix.
+func (u *Users) AllowDiscovery(prefix, filter string) {
+	u.discovery, u.ownDiscovery = prefix, filter
+}
+
 // Allowed says whether a client of role may publish on topic (write) or subscribe to the filter topic.
 func (u *Users) Allowed(r Role, topic string, write bool) bool {
+	if u.discovery != "" && strings.HasPrefix(topic, u.discovery+"/") {
+		switch r {
+		case Gateway:
+			if write {
+				return !wild(topic) && matches(u.ownDiscovery, topic)
+			}
+			return topic == u.ownDiscovery
+		case Operator, Reader:
+			return !write
+		}
+		return false
+	}
 	own := u.prefix + "/" + u.gateway + "/"
 	switch r {
 	case Gateway:
@@ -192,6 +214,20 @@ func (u *Users) command(topic string) bool {
 }
 
 func wild(topic string) bool { return strings.ContainsAny(topic, "+#") }
+
+// matches reports whether topic matches filter, whose only wildcards are single levels (+).
+func matches(filter, topic string) bool {
+	f, t := strings.Split(filter, "/"), strings.Split(topic, "/")
+	if len(f) != len(t) {
+		return false
+	}
+	for i := range f {
+		if f[i] != "+" && f[i] != t[i] || t[i] == "" {
+			return false
+		}
+	}
+	return true
+}
 
 // Roles lists the users and their roles, for `rackwatch check`; Missing the users a role names that the
 // password file lacks (they cannot log in), and Roleless the users of the file no role names (they can

@@ -102,3 +102,40 @@ func TestAllowed(t *testing.T) {
 		}
 	}
 }
+
+// With Home Assistant discovery on, the gateway writes its own discovery configs and nobody else's;
+// readers (Home Assistant) and operators read them and write none; without it, nobody touches them.
+func TestAllowedDiscovery(t *testing.T) {
+	off := New("rackwatch", "gw1", nil, nil, nil)
+	on := New("rackwatch", "gw1", nil, nil, nil)
+	on.AllowDiscovery("homeassistant", "homeassistant/+/rackwatch_gw1/+/config")
+	for _, c := range []struct {
+		role  Role
+		topic string
+		write bool
+		want  bool
+	}{
+		{Gateway, "homeassistant/sensor/rackwatch_gw1/ups1__charge/config", true, true},
+		{Gateway, "homeassistant/+/rackwatch_gw1/+/config", false, true},
+		{Gateway, "homeassistant/sensor/rackwatch_gw2/ups1__charge/config", true, false},
+		{Gateway, "homeassistant/sensor/rackwatch_gw1/ups1__charge/config/x", true, false},
+		{Gateway, "homeassistant/sensor/rackwatch_gw1//config", true, false},
+		{Gateway, "homeassistant/+/rackwatch_gw1/+/config", true, false},
+		{Gateway, "homeassistant/#", false, false},
+		{Gateway, "homeassistant/status", true, false},
+		{Reader, "homeassistant/#", false, true},
+		{Reader, "homeassistant/sensor/rackwatch_gw1/ups1__charge/config", true, false},
+		{Operator, "homeassistant/#", false, true},
+		{Operator, "homeassistant/sensor/rackwatch_gw1/ups1__charge/config", true, false},
+		{None, "homeassistant/#", false, false},
+		{Gateway, "rackwatch/gw1/alarms/smoke", true, true}, // the rest unchanged
+		{Reader, "rackwatch/#", false, true},
+	} {
+		if got := on.Allowed(c.role, c.topic, c.write); got != c.want {
+			t.Errorf("discovery on: %s write=%v %s: %v", c.role, c.write, c.topic, got)
+		}
+		if strings.HasPrefix(c.topic, "homeassistant/") && off.Allowed(c.role, c.topic, c.write) {
+			t.Errorf("discovery off: %s write=%v %s allowed", c.role, c.write, c.topic)
+		}
+	}
+}

@@ -58,6 +58,8 @@ type MQTT struct {
 	Brokers        []Broker       `yaml:"brokers"`
 	Readings       ReadingsPolicy `yaml:"readings"`
 	EmbeddedBroker string         `yaml:"embedded_broker"`
+	// HomeAssistant, when set, publishes Home Assistant discovery configs (homeassistant.go).
+	HomeAssistant *HomeAssistant `yaml:"home_assistant"`
 	// EmbeddedBrokerAuth, when set, makes the embedded broker take only the users it lists.
 	EmbeddedBrokerAuth *BrokerAuth `yaml:"embedded_broker_auth"`
 	// EmbeddedLogin is how the gateway logs in to its own embedded broker when it has users: set by the
@@ -209,6 +211,7 @@ func (cfg *Config) applyDefaults() {
 		cfg.Rules[i].ApplyDefaults()
 	}
 	cfg.applyActionDefaults()
+	cfg.applyHomeAssistantDefaults()
 }
 
 // Brokers returns the configured external brokers.

@@ -57,3 +57,26 @@ func TestLoadLimitEdges(t *testing.T) {
 		}
 	}
 }
+
+// The pager's config is bounded the same way: an endless source is refused, not read into memory.
+func TestLoadPagerIsBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pager.yaml")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(89 << 20); err != nil { // sparse: no disk needed
+		t.Fatal(err)
+	}
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = LoadPager(p)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), p+": cannot read config: larger than 1 MiB") {
+		t.Fatalf("LoadPager(89 MB) = %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("refusing an 89 MB pager config allocated %d KiB", n>>10)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path"
 	"reflect"
 	"strings"
@@ -180,7 +179,7 @@ func IsPager(data []byte) bool {
 // problem, each with FILE:LINE. Secrets and TLS files are read later, by the pager (and `rackwatch check`),
 // which report them with the same FILE:LINE.
 func LoadPager(path string) (*PagerConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path) // bounded, as a gateway's config is
 	if err != nil {
 		return nil, settings.Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
 	}

@@ -51,6 +51,7 @@ func (cfg *Config) validate(c *collector) {
 	if m.Readings.Deadband < 0 {
 		c.add(m.Readings.Line, "mqtt.readings.deadband must not be negative")
 	}
+	cfg.validateHomeAssistant(c)
 	urls := map[string]int{}
 	for i := range m.Brokers {
 		b := &m.Brokers[i]

@@ -2,9 +2,10 @@ package contract
 
 import (
 	"math"
-	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // Reading qualities in the readings payload.
@@ -15,13 +16,15 @@ const (
 
 // Reading is the payload of …/readings/<sensor>/<channel>:
 // {"value":…,"unit":…,"quality":"good"|"bad","error":…,"time":…}. A bad reading has a null value and says
-// why in error.
+// why in error. The value is rounded to the channel's resolution. A channel whose states have names (a
+// smoke contact, a Modbus register's `states`) also carries the name of the state: "state":"DETECTED".
 type Reading struct {
 	Value   *float64 `json:"value"`
 	Unit    string   `json:"unit"`
 	Quality string   `json:"quality"`
 	Error   *string  `json:"error"`
 	Time    string   `json:"time"`
+	State   *string  `json:"state,omitempty"`
 }
 
 // At is the reading's time, or the zero time when it cannot be parsed.
@@ -30,18 +33,19 @@ func (r *Reading) At() time.Time {
 	return t
 }
 
-// AppendReading appends the readings payload to dst without allocating: value is written only for a good,
-// finite reading (anything else is a bad reading with a null value), errText only for a bad one.
-func AppendReading(dst []byte, value float64, good bool, unit, errText string, at time.Time) []byte {
+// AppendReadingAs appends the readings payload of a channel written as f says to dst without allocating:
+// the value rounded to its resolution and written only for a good, finite reading (anything else is a bad
+// reading with a null value), errText only for a bad one, and the state's name when the channel names it.
+func AppendReadingAs(dst []byte, value float64, good bool, f *reading.Format, errText string, at time.Time) []byte {
 	good = good && !math.IsNaN(value) && !math.IsInf(value, 0)
 	dst = append(dst, `{"value":`...)
 	if good {
-		dst = strconv.AppendFloat(dst, value, 'g', -1, 64)
+		dst = f.AppendValue(dst, value)
 	} else {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"unit":`...)
-	dst = AppendString(dst, unit)
+	dst = AppendString(dst, f.Unit)
 	if good {
 		dst = append(dst, `,"quality":"good","error":null`...)
 	} else {
@@ -53,7 +57,12 @@ func AppendReading(dst []byte, value float64, good bool, unit, errText string, a
 	}
 	dst = append(dst, `,"time":"`...)
 	dst = at.UTC().AppendFormat(dst, TimeFormat)
-	return append(dst, `"}`...)
+	dst = append(dst, '"')
+	if name, ok := f.State(value); ok && good {
+		dst = append(dst, `,"state":`...)
+		dst = AppendString(dst, name)
+	}
+	return append(dst, '}')
 }
 
 // AppendString appends s as a JSON string: quotes, backslashes and control characters escaped, invalid

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 func TestTopicsRoundTrip(t *testing.T) {
@@ -97,33 +99,58 @@ func TestAppendReadingIsJSON(t *testing.T) {
 		{math.NaN(), true, "V", "", `{"value":null,"unit":"V","quality":"bad","error":"not a finite number","time":"2026-11-25T01:02:03.456Z"}`},
 		{math.Inf(1), true, "", "", `{"value":null,"unit":"","quality":"bad","error":"not a finite number","time":"2026-11-25T01:02:03.456Z"}`},
 	} {
-		got := string(AppendReading(nil, c.v, c.good, c.unit, c.err, at))
+		got := string(AppendReadingAs(nil, c.v, c.good, &reading.Format{Unit: c.unit, Resolution: 0.1}, c.err, at))
 		if got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
 	}
 }
 
-// FuzzAppendReading: whatever a driver reports (any value, any error text), the payload is valid JSON
-// that decodes back to what was meant.
-func FuzzAppendReading(f *testing.F) {
-	f.Add(22.5, true, "°C", "")
-	f.Add(0.0, false, "", "serial: \x00\xff\"\\ timeout\n")
-	f.Fuzz(func(t *testing.T, v float64, good bool, unit, errText string) {
-		b := AppendReading(nil, v, good, unit, errText, time.Unix(0, 0))
+// The payload carries the value rounded to the channel's resolution (22.450000000000045 was published as
+// it was) and the name of a named state.
+func TestAppendReadingAsRoundsAndNames(t *testing.T) {
+	at := time.Date(2026, 11, 25, 1, 2, 3, 456e6, time.UTC)
+	temp := reading.Format{Unit: "°C", Resolution: 0.01}
+	smoke := reading.CanonicalFormat(reading.Smoke)
+	for _, c := range []struct {
+		f    *reading.Format
+		v    float64
+		good bool
+		want string
+	}{
+		{&temp, 22.450000000000045, true, `{"value":22.45,"unit":"°C","quality":"good","error":null,"time":"2026-11-25T01:02:03.456Z"}`},
+		{&smoke, 1, true, `{"value":1,"unit":"","quality":"good","error":null,"time":"2026-11-25T01:02:03.456Z","state":"DETECTED"}`},
+		{&smoke, 0, false, `{"value":null,"unit":"","quality":"bad","error":"gpio: line busy","time":"2026-11-25T01:02:03.456Z"}`},
+	} {
+		errText := ""
+		if !c.good {
+			errText = "gpio: line busy"
+		}
+		if got := string(AppendReadingAs(nil, c.v, c.good, c.f, errText, at)); got != c.want {
+			t.Errorf("got  %s\nwant %s", got, c.want)
+		}
+	}
+}
+
+// FuzzAppendReadingAs: any value, resolution and error text gives valid JSON whose value is the rounded
+// one and whose state is named only for a good reading.
+func FuzzAppendReadingAs(f *testing.F) {
+	f.Add(22.450000000000045, 0.01, true, "")
+	f.Add(1.0, 1.0, true, "")
+	f.Add(0.0, 0.0, false, "serial: \x00\xff\"\\ timeout\n")
+	f.Fuzz(func(t *testing.T, v, res float64, good bool, errText string) {
+		fm := reading.Format{Unit: "°C", Resolution: res, States: map[int64]string{1: "ON \"x\""}}
+		b := AppendReadingAs(nil, v, good, &fm, errText, time.Unix(0, 0))
 		var r Reading
 		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatalf("%q: %v", b, err)
 		}
 		finite := !math.IsNaN(v) && !math.IsInf(v, 0)
-		if (r.Quality == Good) != (good && finite) || (r.Value != nil) != (good && finite) || (r.Value != nil && *r.Value != v) {
+		if (r.Quality == Good) != (good && finite) || (r.Value != nil) != (good && finite) || (r.Value != nil && *r.Value != fm.Round(v)) {
 			t.Fatalf("%v %v -> %s", v, good, b)
 		}
-		var want string
-		wb, _ := json.Marshal(errText)
-		json.Unmarshal(wb, &want)
-		if r.Error != nil && errText != "" && want != *r.Error {
-			t.Fatalf("error %q came back as %q", errText, *r.Error)
+		if (r.State != nil) != (good && finite && v == 1) {
+			t.Fatalf("state of %v %v: %s", v, good, b)
 		}
 	})
 }

@@ -141,12 +141,12 @@ func BenchmarkReadingFiltered(b *testing.B) {
 	}
 	defer closeDelivery2(d)
 	r := reading.Reading{Sensor: "r12.inlet", Channel: reading.Temperature, Value: 22, At: time.Now()}
-	d.Reading(&r, "°C")
+	d.Reading(&r, &celsius)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.Value = 22 + float64(i%10)*0.05
-		d.Reading(&r, "°C")
+		d.Reading(&r, &celsius)
 	}
 }
 

@@ -134,7 +134,7 @@ func TestContractEmbeddedBroker(t *testing.T) {
 		{Sensor: "ups1", Channel: "battery_temp", Quality: reading.Bad, Err: errors.New("modbus: timeout"), At: t0.Add(14 * time.Second)}, // heartbeat
 	}
 	for i := range rs {
-		d.Reading(&rs[i], "°C")
+		d.Reading(&rs[i], &celsius)
 	}
 	rt := "rackwatch/gw1/readings/ups1/battery_temp"
 	ms = live.waitFor("4 readings", func(ms []mqtt.Received) bool { return len(onTopic(ms, rt)) >= 4 })

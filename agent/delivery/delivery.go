@@ -59,6 +59,7 @@ type Delivery struct {
 	topics contract.Topics
 
 	targets  []*target
+	ha       haState // Home Assistant discovery (discovery.go)
 	statesMu sync.Mutex
 	states   map[string][]byte // alarm key → JSON of its latest transition
 	cmdMu    sync.RWMutex      // guards sending on cmds against Close closing it

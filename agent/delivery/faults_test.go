@@ -261,8 +261,8 @@ func TestCurrentReadingsAfterConnect(t *testing.T) {
 	defer closeDelivery2(d)
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 25 + float64(i)/100, At: now}, "°C")
-		d.Reading(&reading.Reading{Sensor: "room", Channel: reading.Smoke, Quality: reading.Bad, Err: errors.New("no answer"), At: now}, "")
+		d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 25 + float64(i)/100, At: now}, &celsius)
+		d.Reading(&reading.Reading{Sensor: "room", Channel: reading.Smoke, Quality: reading.Bad, Err: errors.New("no answer"), At: now}, &smokeFormat)
 	}
 	gate.open()
 	ms := s.waitFor("both channels' current readings", func(ms []mqtt.Received) bool {
@@ -327,7 +327,7 @@ func TestHeartbeatToleratesJitter(t *testing.T) {
 	passed := 0
 	for i := 0; i < 100; i++ {
 		r := reading.Reading{Sensor: "s", Channel: reading.Temperature, Value: 20, At: at}
-		if _, ok := f.pass(&r, "°C"); ok {
+		if _, ok := f.pass(&r, &celsius); ok {
 			passed++
 		}
 		// Every 10 s, a few milliseconds early or late.

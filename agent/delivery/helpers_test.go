@@ -14,6 +14,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 // failAfter bounds every wait in these tests; it is a failure timeout, never a measurement. It is long
@@ -219,3 +220,9 @@ func (s *sub) reconnect(url, clientID string, clean bool, filters ...string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The formats the tests' channels are written with.
+var (
+	celsius     = reading.Format{Unit: "°C", Resolution: 0.01}
+	smokeFormat = reading.CanonicalFormat(reading.Smoke)
+)

@@ -1,6 +1,10 @@
 package delivery
 
-import "github.com/rackwatch/rackwatch/agent/promtext"
+import (
+	"time"
+
+	"github.com/rackwatch/rackwatch/agent/promtext"
+)
 
 // WriteMetrics writes the delivery counters in the Prometheus text format.
 func (d *Delivery) WriteMetrics(w *promtext.Writer) {
@@ -29,6 +33,15 @@ func (d *Delivery) WriteMetrics(w *promtext.Writer) {
 		for _, t := range d.targets {
 			w.Sample(m.name, float64(m.val(t)), "broker", t.name)
 		}
+	}
+	now := time.Now()
+	w.Family("rackwatch_mqtt_oldest_pending_seconds", "How long the oldest transition the broker has not acknowledged has waited (0 with no backlog).", promtext.Gauge)
+	for _, t := range d.targets {
+		w.Sample("rackwatch_mqtt_oldest_pending_seconds", t.oldestPending(now).Seconds(), "broker", t.name)
+	}
+	w.Family("rackwatch_mqtt_delivery_seconds", "From an alarm transition to the broker's acknowledgement of it (QoS 1), after any outage.", promtext.Histogram)
+	for _, t := range d.targets {
+		w.Histogram("rackwatch_mqtt_delivery_seconds", t.delay, "broker", t.name)
 	}
 	st := d.j.Stats()
 	for _, g := range []struct {

@@ -37,7 +37,7 @@ type lastPub struct {
 	cur     float64
 	curGood bool
 	curErr  error
-	curUnit string
+	curFmt  *reading.Format
 	curAt   time.Time
 }
 
@@ -53,7 +53,7 @@ const heartbeatSlack = 4 // every/4
 
 // pass reports whether r should be published and returns its topic; either way r becomes the channel's
 // current reading. The per-channel state is allocated once; afterwards a reading costs a map lookup.
-func (f *filter) pass(r *reading.Reading, unit string) (string, bool) {
+func (f *filter) pass(r *reading.Reading, fm *reading.Format) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := chanKey{r.Sensor, r.Channel}
@@ -64,7 +64,7 @@ func (f *filter) pass(r *reading.Reading, unit string) (string, bool) {
 		lp = &lastPub{topic: f.topics.Reading(r.Sensor, string(r.Channel))}
 		f.last[k] = lp
 	}
-	lp.cur, lp.curGood, lp.curErr, lp.curUnit, lp.curAt = r.Value, good, r.Err, unit, r.At
+	lp.cur, lp.curGood, lp.curErr, lp.curFmt, lp.curAt = r.Value, good, r.Err, fm, r.At
 	if !first && good == lp.good && r.At.Sub(lp.at) < f.every-f.every/heartbeatSlack &&
 		(!good || math.Abs(r.Value-lp.value) <= f.deadband) {
 		return "", false
@@ -78,7 +78,7 @@ func (f *filter) current(dst []rentry) []rentry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, lp := range f.last {
-		e := rentry{topic: lp.topic, unit: lp.curUnit, value: lp.cur, good: lp.curGood, at: lp.curAt}
+		e := rentry{topic: lp.topic, fm: lp.curFmt, value: lp.cur, good: lp.curGood, at: lp.curAt}
 		if !e.good && lp.curErr != nil {
 			e.err = lp.curErr.Error()
 		}
@@ -87,18 +87,22 @@ func (f *filter) current(dst []rentry) []rentry {
 	return dst
 }
 
-// Reading offers one reading for publication. It never blocks: the reading is filtered (deadband,
-// heartbeat) and queued for every broker that is connected and has no alarm backlog; a full queue sheds
-// its oldest reading, counted per broker.
-func (d *Delivery) Reading(r *reading.Reading, unit string) {
+// Reading offers one reading for publication, to be written as fm says (unit, resolution, state names;
+// fm must not change afterwards). It never blocks: the reading is filtered (deadband, heartbeat) and
+// queued for every broker that is connected and has no alarm backlog; a full queue sheds its oldest
+// reading, counted per broker.
+func (d *Delivery) Reading(r *reading.Reading, fm *reading.Format) {
 	if d.filter.disabled {
 		return
 	}
-	topic, ok := d.filter.pass(r, unit)
+	if fm == nil {
+		fm = &noFormat
+	}
+	topic, ok := d.filter.pass(r, fm)
 	if !ok {
 		return
 	}
-	e := rentry{topic: topic, unit: unit, value: r.Value, good: r.Good(), at: r.At}
+	e := rentry{topic: topic, fm: fm, value: r.Value, good: r.Good(), at: r.At}
 	if !e.good {
 		e.err = r.ErrText()
 	}
@@ -116,16 +120,21 @@ func (d *Delivery) Reading(r *reading.Reading, unit string) {
 	}
 }
 
+// noFormat writes a reading with no unit, to six significant digits.
+var noFormat reading.Format
+
 type rentry struct {
-	topic, unit, err string
-	value            float64
-	good             bool
-	at               time.Time
+	topic, err string
+	fm         *reading.Format
+	value      float64
+	good       bool
+	at         time.Time
 }
 
-// appendJSON writes the contract's reading payload.
+// appendJSON writes the contract's reading payload: the value rounded to the channel's resolution, and the
+// name of a named state.
 func (e *rentry) appendJSON(b []byte) []byte {
-	return contract.AppendReading(b, e.value, e.good, e.unit, e.err, e.at)
+	return contract.AppendReadingAs(b, e.value, e.good, e.fm, e.err, e.at)
 }
 
 // ring is a bounded FIFO of readings that overwrites its oldest entry when full.

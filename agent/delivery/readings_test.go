@@ -57,12 +57,29 @@ func TestFilterDeadbandHeartbeatQuality(t *testing.T) {
 		if s.bad {
 			r.Quality = reading.Bad
 		}
-		topic, ok := f.pass(&r, "°C")
+		topic, ok := f.pass(&r, &celsius)
 		if ok != s.pass {
 			t.Fatalf("step %d (%+v): pass = %v", i, s, ok)
 		}
 		if ok && topic != "p/gw/readings/s/temperature" {
 			t.Fatalf("topic %q", topic)
+		}
+	}
+}
+
+// Payloads carried the float noise of the arithmetic (22.450000000000045): they carry the value rounded to
+// the channel's resolution, and a named state by name.
+func TestReadingPayloadIsRounded(t *testing.T) {
+	hundredths := reading.Format{Unit: "°C", Resolution: 0.01}
+	for _, c := range []struct {
+		e    rentry
+		want string
+	}{
+		{rentry{fm: &hundredths, value: 22.450000000000045, good: true, at: t0}, `{"value":22.45,"unit":"°C","quality":"good","error":null,"time":"2026-11-25T03:00:00.000Z"}`},
+		{rentry{fm: &smokeFormat, value: 1, good: true, at: t0}, `{"value":1,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:00.000Z","state":"DETECTED"}`},
+	} {
+		if got := string(c.e.appendJSON(nil)); got != c.want {
+			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/agent/journal"
 	"github.com/rackwatch/rackwatch/agent/mqtt"
+	"github.com/rackwatch/rackwatch/agent/promtext"
 )
 
 // target is one broker: its connection loop, cursor, readings queue and counters.
@@ -37,9 +38,16 @@ type target struct {
 	catchingUp bool
 	lastErr    error
 	downSince  time.Time
+	upSince    time.Time
 
 	published, connects, failures, shed, readingsOut, resultsLost atomic.Uint64
 
+	// delay is the histogram of transition → broker acknowledgement; age caches the time of the oldest
+	// transition the broker has not acknowledged (backlog.go).
+	delay *promtext.Buckets
+	age   ageCache
+	// ha carries Home Assistant discovery work to the broker's goroutine (discovery.go).
+	ha haQueue
 	// commands: the gateway takes operator commands from this broker (commands: true, the default);
 	// ignored and retained count the commands it ignored unread.
 	commands          bool
@@ -48,7 +56,9 @@ type target struct {
 
 func (d *Delivery) newTarget(b *config.Broker) *target {
 	t := &target{d: d, name: b.URL, wake: make(chan struct{}, 1), retryNow: make(chan struct{}, 1), reader: d.j.NewReader(),
-		downSince: time.Now(), results: make(chan mqtt.Message, resultsQueue)}
+		downSince: time.Now(), results: make(chan mqtt.Message, resultsQueue), delay: newDelayBuckets()}
+	t.age.reader = d.j.NewReader()
+	t.ha.init()
 	t.log = d.log.With("broker", b.URL)
 	t.ring.init(readingsQueue)
 	t.mc, t.setupErr = d.brokerSettings(b)
@@ -66,6 +76,7 @@ func (d *Delivery) newTarget(b *config.Broker) *target {
 	}
 	// Also on a broker with commands: false: a session kept from when it had them may still deliver some.
 	t.mc.OnMessage = func(m mqtt.Received) { d.command(t, m.Topic, m.Payload, m.Retain) }
+	d.subscribeDiscovery(t)
 	if t.setupErr != nil {
 		t.lastErr = t.setupErr
 	}
@@ -161,7 +172,7 @@ func (t *target) run(ctx context.Context) {
 		t.connects.Add(1)
 		t.log.Info("connected to broker")
 		t.mu.Lock()
-		t.client, t.catchingUp, t.lastErr = cl, true, nil
+		t.client, t.catchingUp, t.lastErr, t.upSince = cl, true, nil, connectedAt
 		t.mu.Unlock()
 
 		delivered, err := t.serve(ctx, cl)
@@ -254,6 +265,8 @@ func (t *target) goOffline(cl *mqtt.Client) {
 type inflight struct {
 	id   uint64
 	toks [2]mqtt.Token
+	// at is the transition's time (zero for an action event), for the delivery delay.
+	at time.Time
 }
 
 // serve publishes the online status, then the journal from this broker's cursor on, in order with at most
@@ -264,6 +277,8 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 	// Not waited for: the backlog follows at once, behind it on the same connection.
 	status := cl.Publish(mqtt.Message{Topic: t.d.topics.Status(), Payload: statusPayload(contract.Online, time.Now()), QoS: 1, Retain: true})
 	statusDone := status.Done()
+	// Home Assistant's discovery configs do not wait for the alarm backlog: they only describe entities.
+	t.publishDiscovery(cl)
 	// Readings queued on an earlier connection are older than the current ones sent below.
 	t.ring.reset()
 	var (
@@ -293,6 +308,7 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 				} else {
 					f.toks[0] = cl.Publish(mqtt.Message{Topic: t.d.topics.Alarm(r.Key), Payload: r.Data, QoS: 1, Retain: true})
 					f.toks[1] = cl.Publish(mqtt.Message{Topic: t.d.topics.Events(), Payload: r.Data, QoS: 1})
+					f.at = r.Time
 				}
 				q = append(q, f)
 				sent = r.ID
@@ -345,6 +361,8 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 			statusDone = nil
 		case m := <-t.results:
 			cl.Publish(m)
+		case <-t.ha.wake:
+			t.serveDiscovery(cl)
 		case <-t.wake:
 		case <-t.ring.ready:
 		case <-done:
@@ -358,6 +376,9 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 				t.acked.Store(q[0].id)
 				t.d.j.Ack(t.name, q[0].id)
 				t.published.Add(1)
+				if !q[0].at.IsZero() {
+					t.delay.Observe(time.Since(q[0].at).Seconds())
+				}
 				delivered = true
 				q = q[1:]
 			}

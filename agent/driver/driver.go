@@ -42,19 +42,52 @@ type Sample struct {
 	Err     error
 }
 
-// ChannelInfo names a channel a sensor produces and its unit.
+// ChannelInfo names a channel a sensor produces, its unit, its resolution and the names of its states.
 type ChannelInfo struct {
 	Channel reading.Channel
 	Unit    string
+	// Resolution is the step the channel's values are rounded to in MQTT payloads, /metrics and on every
+	// display: what the device really resolves, as a decimal step (a BME280's temperature 0.01 °C, a
+	// Modbus register with scale 0.1 0.1). 0 takes the unit's default (reading.DefaultResolution).
+	Resolution float64
+	// States names the values of a boolean or enumerated channel, shown instead of the number on human
+	// displays (smoke: 1 "DETECTED"); nil for a measured quantity.
+	States map[int64]string
 }
 
-// Channels is a convenience for building []ChannelInfo with the canonical units.
+// Format is how the channel's values are written (reading.Format), with the unit's default resolution
+// when the driver declared none.
+func (c *ChannelInfo) Format() reading.Format {
+	f := reading.Format{Unit: c.Unit, Resolution: c.Resolution, States: c.States}
+	if f.Resolution <= 0 {
+		if f.States != nil {
+			f.Resolution = 1
+		} else {
+			f.Resolution = reading.DefaultResolution(f.Unit)
+		}
+	}
+	return f
+}
+
+// Channels is a convenience for building []ChannelInfo with the canonical units, the units' default
+// resolutions and the state names of the well-known boolean channels.
 func Channels(chs ...reading.Channel) []ChannelInfo {
 	out := make([]ChannelInfo, len(chs))
 	for i, ch := range chs {
-		out[i] = ChannelInfo{Channel: ch, Unit: reading.Unit(ch)}
+		f := reading.CanonicalFormat(ch)
+		out[i] = ChannelInfo{Channel: ch, Unit: f.Unit, Resolution: f.Resolution, States: f.States}
 	}
 	return out
+}
+
+// Channel is one channel with its canonical unit and the resolution the device has.
+func Channel(ch reading.Channel, resolution float64) ChannelInfo {
+	return ChannelInfo{Channel: ch, Unit: reading.Unit(ch), Resolution: resolution, States: reading.States(ch)}
+}
+
+// Boolean is a 0/1 channel: a contact, a bit, a coil. Its states are named (reading.BooleanStates).
+func Boolean(ch reading.Channel) ChannelInfo {
+	return ChannelInfo{Channel: ch, Resolution: 1, States: reading.BooleanStates(ch)}
 }
 
 // Device is an opened sensor. It is a Poller or a Streamer.

@@ -3,6 +3,8 @@ package driver
 import (
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
 func TestHostPort(t *testing.T) {
@@ -25,6 +27,17 @@ func TestBackoff(t *testing.T) {
 	for n, w := range want {
 		if got := Backoff(n, time.Second, 10*time.Second); got != w {
 			t.Errorf("Backoff(%d) = %v, want %v", n, got, w)
+		}
+	}
+}
+
+func TestChannelFormats(t *testing.T) {
+	chs := append(Channels(reading.Temperature, reading.Smoke, "mystery"), Channel(reading.Temperature, 0.0625), Boolean("fire_panel"))
+	for i, want := range []string{"22.5 °C", "DETECTED", "1.00001", "22.4375 °C", "ON"} {
+		v := []float64{22.4625, 1, 1.000012345, 22.44, 1}[i]
+		f := chs[i].Format()
+		if got := f.Human(v); got != want {
+			t.Errorf("%s: %v shows as %q, want %q", chs[i].Channel, v, got, want)
 		}
 	}
 }

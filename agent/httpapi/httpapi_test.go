@@ -50,11 +50,11 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "unknown authority") {
 		t.Errorf("unhealthy healthz: %d %q", code, body)
 	}
-	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "rackwatch_test 1") || !strings.Contains(body, "rackwatch_go_heap_bytes") {
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "rackwatch_test 1") || !strings.Contains(body, "go_memstats_heap_alloc_bytes") {
 		t.Errorf("metrics: %d %q", code, body)
 	}
 	code, body := get(t, base+"/")
-	if code != 200 || !strings.Contains(body, `<tr class="critical"><td>critical</td><td>smoke/room/smoke</td>`) {
+	if code != 200 || !strings.Contains(body, `<td class="sev-critical">critical</td><td class="nw">smoke/room/smoke</td>`) {
 		t.Errorf("status page: %d %s", code, body)
 	}
 	if strings.Contains(body, "<room>") || !strings.Contains(body, "smoke in &lt;room&gt;") {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync/atomic"
 )
 
 // Metric types.
 const (
-	Counter = "counter"
-	Gauge   = "gauge"
+	Counter   = "counter"
+	Gauge     = "gauge"
+	Histogram = "histogram"
 )
 
 // Writer writes families and samples to an io.Writer. It is not safe for concurrent use; write errors are
@@ -117,4 +119,50 @@ func appendHelp(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// Buckets counts observations into fixed buckets, for a family of type Histogram. Observe is safe for
+// concurrent use and never allocates.
+type Buckets struct {
+	bounds  []float64       // upper bounds, ascending; +Inf is implied
+	counts  []atomic.Uint64 // per bucket, not cumulative; the last is above every bound
+	sumBits atomic.Uint64
+}
+
+// NewBuckets returns Buckets with these upper bounds (ascending).
+func NewBuckets(bounds ...float64) *Buckets {
+	return &Buckets{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+// Observe counts one observation.
+func (h *Buckets) Observe(v float64) {
+	i := 0
+	for i < len(h.bounds) && v > h.bounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	for {
+		old := h.sumBits.Load()
+		if h.sumBits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+// Histogram writes h as the samples of histogram family name: name_bucket{…,le="…"} (cumulative),
+// name_sum and name_count; labels are name, value pairs.
+func (p *Writer) Histogram(name string, h *Buckets, labels ...string) {
+	ls := make([]string, len(labels), len(labels)+2)
+	copy(ls, labels)
+	var cum uint64
+	for i := range h.counts {
+		cum += h.counts[i].Load()
+		le := "+Inf"
+		if i < len(h.bounds) {
+			le = strconv.FormatFloat(h.bounds[i], 'g', -1, 64)
+		}
+		p.Sample(name+"_bucket", float64(cum), append(ls, "le", le)...)
+	}
+	p.Sample(name+"_sum", math.Float64frombits(h.sumBits.Load()), labels...)
+	p.Sample(name+"_count", float64(cum), labels...)
 }

@@ -113,6 +113,10 @@ func (l *lane) poll(ctx context.Context, sn *sensor, now time.Time) {
 		defer recoverInto(&err)
 		samples, err = dev.Read(rctx, sn.buf[:0])
 	})
+	if ctx.Err() != nil {
+		cancel()
+		return // shutting down or reloading: not the device's failure
+	}
 	if !ok {
 		cancel()
 		l.s.emitBad(ctx, sn, fmt.Errorf("%w after %s", ErrTimeout, timeout), time.Now())

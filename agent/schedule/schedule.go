@@ -57,6 +57,23 @@ type sensor struct {
 	counters        atomic.Value // driver.Counters of the open device, when it has them
 	reads, failures atomic.Uint64
 	lastDur         atomic.Int64
+
+	badMu sync.Mutex
+	bad   map[reading.Channel]uint64 // bad readings per channel, for /metrics
+}
+
+// countBad counts one bad reading of a channel. A failing device produces one a poll per channel, so the
+// map entry is made once and a count costs a lock.
+func (sn *sensor) countBad(ch reading.Channel) {
+	if ch == "" {
+		return
+	}
+	sn.badMu.Lock()
+	if sn.bad == nil {
+		sn.bad = map[reading.Channel]uint64{}
+	}
+	sn.bad[ch]++
+	sn.badMu.Unlock()
 }
 
 // New prepares a scheduler for checked sensors and buses; channels (from agent.Check) maps a sensor id to
@@ -121,12 +138,14 @@ func (s *Scheduler) emitBad(ctx context.Context, sn *sensor, err error, at time.
 	sn.failures.Add(1)
 	if len(sn.declared) > 0 {
 		for _, ci := range sn.declared {
+			sn.countBad(ci.Channel)
 			s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Channel: ci.Channel, Quality: reading.Bad, Err: err, At: at})
 		}
 		return
 	}
 	if len(sn.seen) > 0 {
 		for _, ch := range sn.seen {
+			sn.countBad(ch)
 			s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Channel: ch, Quality: reading.Bad, Err: err, At: at})
 		}
 		return
@@ -135,26 +154,36 @@ func (s *Scheduler) emitBad(ctx context.Context, sn *sensor, err error, at time.
 	s.emit(ctx, reading.Reading{Sensor: sn.cfg.ID, Quality: reading.Bad, Err: err, At: at})
 }
 
+// emitSamples sends one read's samples. A read with a bad channel counts as a failed read, once, whatever
+// the number of bad channels; each bad channel is counted on its own too.
 func (s *Scheduler) emitSamples(ctx context.Context, sn *sensor, samples []driver.Sample, at time.Time) {
+	failed := false
 	for i := range samples {
 		smp := &samples[i]
 		r := sn.reading(smp, at)
+		failed = failed || !r.Good()
 		if sn.declared == nil {
 			sn.remember(smp.Channel)
 		}
 		s.emit(ctx, r)
 	}
+	if failed {
+		sn.failures.Add(1)
+	}
 }
 
-// reading turns a driver's sample into a reading. This is the edge of the vocabulary: whatever the driver,
-// a value that is NaN or infinite becomes a bad reading here (and counts as a failed read), so the rules,
-// the alarm objects and the published readings only ever see finite values.
+// reading turns a driver's sample into a reading, counting it per channel when it is bad. This is the
+// edge of the vocabulary: whatever the driver, a value that is NaN or infinite becomes a bad reading
+// here, so the rules, the alarm objects and the published readings only ever see finite values.
 func (sn *sensor) reading(smp *driver.Sample, at time.Time) reading.Reading {
 	r := reading.Reading{Sensor: sn.cfg.ID, Channel: smp.Channel, Value: smp.Value, At: at}
 	if smp.Err != nil {
 		r.Quality, r.Err = reading.Bad, smp.Err
-	} else if r.Vet() {
-		sn.failures.Add(1)
+	} else {
+		r.Vet()
+	}
+	if !r.Good() {
+		sn.countBad(smp.Channel)
 	}
 	return r
 }
@@ -176,9 +205,13 @@ func (s *Scheduler) WriteMetrics(w *promtext.Writer) {
 	for _, sn := range sns {
 		w.Sample("rackwatch_sensor_reads_total", float64(sn.reads.Load()), "sensor", sn.cfg.ID)
 	}
-	w.Family("rackwatch_sensor_failures_total", "Reads that failed (error, timeout, panic, device not open).", promtext.Counter)
+	w.Family("rackwatch_sensor_failures_total", "Reads that failed in whole or in part (error, timeout, panic, device not open, a bad channel).", promtext.Counter)
 	for _, sn := range sns {
 		w.Sample("rackwatch_sensor_failures_total", float64(sn.failures.Load()), "sensor", sn.cfg.ID)
+	}
+	w.Family("rackwatch_channel_failures_total", "Bad readings per channel: the channel's read failed, or the whole read did.", promtext.Counter)
+	for _, sn := range sns {
+		sn.writeChannelFailures(w)
 	}
 	w.Family("rackwatch_driver_events_total", "Protocol events a driver counts (garbled frames, retries, ...).", promtext.Counter)
 	for _, sn := range sns {
@@ -199,6 +232,29 @@ func (s *Scheduler) WriteMetrics(w *promtext.Writer) {
 	w.Family("rackwatch_sensor_read_seconds", "Duration of the last read.", promtext.Gauge)
 	for _, sn := range sns {
 		w.Sample("rackwatch_sensor_read_seconds", time.Duration(sn.lastDur.Load()).Seconds(), "sensor", sn.cfg.ID)
+	}
+}
+
+// writeChannelFailures writes the sensor's bad readings per channel: every declared channel (0 until one
+// fails), then the channels learned at run time, sorted.
+func (sn *sensor) writeChannelFailures(w *promtext.Writer) {
+	sn.badMu.Lock()
+	counts := make(map[reading.Channel]uint64, len(sn.bad))
+	for ch, n := range sn.bad {
+		counts[ch] = n
+	}
+	sn.badMu.Unlock()
+	for _, ci := range sn.declared {
+		w.Sample("rackwatch_channel_failures_total", float64(counts[ci.Channel]), "sensor", sn.cfg.ID, "channel", string(ci.Channel))
+		delete(counts, ci.Channel)
+	}
+	rest := make([]string, 0, len(counts))
+	for ch := range counts {
+		rest = append(rest, string(ch))
+	}
+	sort.Strings(rest)
+	for _, ch := range rest {
+		w.Sample("rackwatch_channel_failures_total", float64(counts[reading.Channel(ch)]), "sensor", sn.cfg.ID, "channel", ch)
 	}
 }
 

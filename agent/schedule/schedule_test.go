@@ -55,6 +55,7 @@ type harness struct {
 	reg    *driver.Registry
 	opens  sync.Map // sensor id -> *atomic.Int32
 	openFn map[string]func(n int) (driver.Device, error)
+	sched  *Scheduler // the last one run
 }
 
 func newHarness() *harness {
@@ -110,6 +111,7 @@ func (h *harness) run(t *testing.T, yaml string, until func(r reading.Reading) b
 		logTo = io.Discard
 	}
 	s := New(configtest.Sensors(cfg), buses, chans, h.reg, slog.New(slog.NewTextHandler(logTo, nil)))
+	h.sched = s
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan reading.Reading, 16)
 	done := make(chan struct{})

@@ -66,7 +66,7 @@ func (s *Scheduler) runStreamer(ctx context.Context, sn *sensor, dev driver.Stre
 	return dev.Run(ctx, func(smp driver.Sample) {
 		sn.reads.Add(1)
 		r := sn.reading(&smp, time.Now())
-		if smp.Err != nil {
+		if !r.Good() {
 			sn.failures.Add(1)
 		}
 		if sn.declared == nil {

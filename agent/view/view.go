@@ -140,7 +140,9 @@ func (p *Printer) Alarm(a *contract.Alarm) {
 	p.emit(b)
 }
 
-// Reading writes one reading: "… reading    r12.inlet/temperature = 24.3 °C", or BAD with the reason.
+// Reading writes one reading: "… reading    r12.inlet/temperature = 24.3 °C", the name of a named
+// state ("batt-room.smoke/smoke = DETECTED"), or BAD with the reason. The value is shown as the gateway
+// rounded it.
 func (p *Printer) Reading(gateway, sensor, channel string, r *contract.Reading) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -160,14 +162,38 @@ func (p *Printer) Reading(gateway, sensor, channel string, r *contract.Reading) 
 		b = p.paint(b, yellow, " BAD: "+reason)
 	} else {
 		b = append(b, " = "...)
-		b = strconv.AppendFloat(b, *r.Value, 'f', -1, 64)
-		if r.Unit != "" {
-			b = append(b, ' ')
-			b = append(b, r.Unit...)
+		switch name, named := stateName(channel, r); {
+		case named:
+			c := ""
+			if alarming(name) {
+				c = bold
+			}
+			b = p.paint(b, c, name)
+		default:
+			b = strconv.AppendFloat(b, *r.Value, 'f', -1, 64)
+			if r.Unit != "" {
+				b = append(b, ' ')
+				b = append(b, r.Unit...)
+			}
 		}
 	}
 	p.buf = b
 	p.emit(b)
+}
+
+// stateName is the name of a reading's state: the one the gateway sent, or for a well-known boolean
+// channel (from a gateway that sends none) its usual name.
+func stateName(channel string, r *contract.Reading) (string, bool) {
+	if r.State != nil && *r.State != "" {
+		return *r.State, true
+	}
+	f := reading.Format{States: reading.States(reading.Channel(channel))}
+	return f.State(*r.Value)
+}
+
+// alarming: the names of alarming states are written in capitals (DETECTED, ON BATTERY).
+func alarming(name string) bool {
+	return name != "" && strings.ToUpper(name) == name && strings.ToLower(name) != name
 }
 
 // Status writes a gateway's status change.
@@ -201,13 +227,16 @@ func (p *Printer) Note(format string, args ...any) {
 	p.emit(b)
 }
 
-// FromReading turns an agent reading into the readings payload, for printing readings without MQTT (the
-// demo).
-func FromReading(r *reading.Reading, unit string) *contract.Reading {
-	out := &contract.Reading{Unit: unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(contract.TimeFormat)}
+// FromReading turns an agent reading into the readings payload, written as f says (rounded, its state
+// named), for printing readings without MQTT.
+func FromReading(r *reading.Reading, f *reading.Format) *contract.Reading {
+	out := &contract.Reading{Unit: f.Unit, Quality: r.Quality.String(), Time: r.At.UTC().Format(contract.TimeFormat)}
 	if r.Good() {
-		v := r.Value
+		v := f.Round(r.Value)
 		out.Value = &v
+		if name, ok := f.State(r.Value); ok {
+			out.State = &name
+		}
 	} else {
 		e := r.ErrText()
 		out.Error = &e

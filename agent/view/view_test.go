@@ -92,10 +92,30 @@ func TestFromReading(t *testing.T) {
 	var sb strings.Builder
 	p := &Printer{W: &sb, Loc: time.UTC}
 	at := time.Date(2026, 11, 25, 3, 0, 1, 0, time.UTC)
-	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Sensor: "ups1", Channel: "charge", Value: 87, At: at}, "%"))
-	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Quality: reading.Bad, Err: errors.New("nut: timeout"), At: at}, "%"))
+	pct := reading.CanonicalFormat(reading.Charge)
+	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Sensor: "ups1", Channel: "charge", Value: 87.00000000000001, At: at}, &pct))
+	p.Reading("", "ups1", "charge", FromReading(&reading.Reading{Quality: reading.Bad, Err: errors.New("nut: timeout"), At: at}, &pct))
 	want := "2026-11-25 03:00:01.000  reading    ups1/charge = 87 %\n2026-11-25 03:00:01.000  reading    ups1/charge BAD: nut: timeout\n"
 	if sb.String() != want {
 		t.Fatalf("got %q", sb.String())
+	}
+}
+
+// Booleans and enumerated states are shown by name: the name the gateway sent, or the usual name of a
+// well-known boolean channel from a gateway that sends none ("smoke = 0" was all an operator saw).
+func TestStatesShownByName(t *testing.T) {
+	var sb strings.Builder
+	p := &Printer{W: &sb, Loc: time.UTC}
+	for _, c := range []struct{ channel, payload, want string }{
+		{"smoke", `{"value":1,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:01.000Z","state":"DETECTED"}`, "batt-room.x/smoke = DETECTED"},
+		{"smoke", `{"value":0,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:01.000Z"}`, "batt-room.x/smoke = clear"},
+		{"on_battery", `{"value":1,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:01.000Z"}`, "batt-room.x/on_battery = ON BATTERY"},
+		{"mode", `{"value":3,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:01.000Z","state":"discharging"}`, "batt-room.x/mode = discharging"},
+		{"mode", `{"value":3,"unit":"","quality":"good","error":null,"time":"2026-11-25T03:00:01.000Z"}`, "batt-room.x/mode = 3"},
+	} {
+		sb.Reset()
+		if !p.Message("rackwatch", "rackwatch/gw1/readings/batt-room.x/"+c.channel, []byte(c.payload), false) || !strings.Contains(sb.String(), c.want) {
+			t.Errorf("%s: printed %q, want %q", c.payload, sb.String(), c.want)
+		}
 	}
 }

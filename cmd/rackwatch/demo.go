@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 	"github.com/rackwatch/rackwatch/agent/operator"
 	"github.com/rackwatch/rackwatch/agent/view"
+	"github.com/rackwatch/rackwatch/drivers/sim"
 )
 
 func init() {
@@ -24,13 +26,14 @@ func init() {
 }
 
 // cmdDemo runs a config (by default the simulated battery room) with a fresh state directory and prints
-// what reaches the broker: the same view as `rackwatch tail`, subscribed to the agent's own broker.
+// what reaches the broker: the same view as `rackwatch tail`, subscribed to the agent's own broker. When
+// the simulated story is over it tells it back in order; Ctrl-C ends it (exit status 0).
 func cmdDemo(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	cfgPath := fs.String("c", "configs/demo.yaml", "config file")
 	stateDir := fs.String("state-dir", "", "state directory (default: a fresh temporary one, removed at exit)")
 	forDur := fs.Duration("for", 0, "stop after this long (default: until Ctrl-C)")
-	readings := fs.Bool("readings", true, "show readings as well as alarms")
+	readings := fs.Bool("readings", false, "show readings as well as alarms")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,21 +85,23 @@ func cmdDemo(args []string) int {
 	log := newLogger("warn", "text")
 	ready := make(chan agent.Ready, 1)
 	agentDone := make(chan error, 1)
+	storyLen, scale := storyLength(plan)
+	story := &view.Story{Start: time.Now(), TimeScale: scale}
 	go func() {
-		agentDone <- agent.Run(ctx, plan, reg, agent.Options{Log: log, Ready: func(r agent.Ready) { ready <- r }})
+		agentDone <- agent.Run(ctx, plan, reg, agent.Options{Log: log, Ready: func(r agent.Ready) { ready <- r }, OnTransition: story.Add})
 	}()
 
-	var addr string
+	var addr, httpAddr string
 	select {
 	case r := <-ready:
-		addr = r.Broker
+		addr, httpAddr = r.Broker, r.HTTP
 	case err := <-agentDone:
 		fmt.Fprintln(os.Stderr, "rackwatch demo:", err)
 		return 1
 	}
 	p.Note("rackwatch demo: %d sensors, %d rules; alarms as they reach the broker at tcp://%s", len(cfg.Sensors), len(cfg.Rules), addr)
-	if cfg.Gateway.HTTP != "" {
-		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", cfg.Gateway.HTTP, addr)
+	if httpAddr != "" {
+		p.Note("status page http://%s/ ; watch with: rackwatch tail -b tcp://%s ; Ctrl-C to stop", httpAddr, addr)
 	}
 	if len(cfg.Outputs) > 0 {
 		p.Note("test an output: rackwatch output test %s -c %s --state-dir %s", cfg.Outputs[0].ID, cfg.File, *stateDir)
@@ -106,6 +111,25 @@ func cmdDemo(args []string) int {
 	}
 	p.Note("acknowledge as the demo operator: rackwatch ack -b tcp://%s --gateway %s --key %s ALARM (an alarm key below, e.g. smoke/batt-room.smoke/smoke)",
 		addr, cfg.Gateway.ID, demoKey)
+	if storyLen > 0 {
+		p.Note("the story lasts %s; alarms and actions below as they reach the broker (readings too with --readings)", storyLen.Round(time.Second))
+	}
+	// At the end of the story (and a moment for the last delays), tell it back in order; if the demo is
+	// stopped before, tell what there was.
+	var tell sync.Once
+	if storyLen > 0 {
+		end := time.AfterFunc(storyLen+storyGrace, func() {
+			tell.Do(func() {
+				story.Summary(os.Stdout, time.Now(), true)
+				if httpAddr != "" {
+					fmt.Fprintf(os.Stdout, "The gateway keeps running: its status page http://%s/ tells the same story. Ctrl-C to stop.\n", httpAddr)
+				} else {
+					fmt.Fprintln(os.Stdout, "The gateway keeps running. Ctrl-C to stop.")
+				}
+			})
+		})
+		defer end.Stop()
+	}
 	viewCtx, stopView := context.WithCancel(context.Background())
 	viewDone := make(chan error, 1)
 	go func() {
@@ -121,7 +145,40 @@ func cmdDemo(args []string) int {
 		fmt.Fprintln(os.Stderr, "rackwatch demo:", err)
 		return 1
 	}
+	if storyLen > 0 {
+		tell.Do(func() { story.Summary(os.Stdout, time.Now(), false) })
+	}
+	// Ctrl-C is how a demo ends: that is success, not an error.
 	return 0
+}
+
+// storyGrace lets the rules' last delays (a `for:`, the shutdown's countdown) run out after the story.
+const storyGrace = 5 * time.Second
+
+// storyLength is how long the simulated story of a config takes on the clock: the longest of its sim
+// sensors' scenarios, from where each starts, at its time_scale; 0 when there is none or one loops. scale
+// is that sensor's time_scale.
+func storyLength(plan *agent.Plan) (length time.Duration, scale float64) {
+	for _, s := range plan.Sensors {
+		if s.Driver != "sim" {
+			continue
+		}
+		o := sim.Options{TimeScale: 1}
+		if s.Options.Decode(&o) != nil {
+			continue
+		}
+		sc, err := sim.Lookup(o.Scenario)
+		if err != nil {
+			continue
+		}
+		if o.Loop {
+			return 0, 1
+		}
+		if d := time.Duration(float64(sc.Duration()-o.StartAt.D()) / o.TimeScale); d > length {
+			length, scale = d, o.TimeScale
+		}
+	}
+	return length, scale
 }
 
 func free(addr string) bool {

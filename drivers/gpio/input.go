@@ -110,7 +110,7 @@ func Driver(find Finder) driver.Driver {
 			if err != nil {
 				return nil, err
 			}
-			return []driver.ChannelInfo{{Channel: p.ch, Unit: ""}}, nil
+			return []driver.ChannelInfo{driver.Boolean(p.ch)}, nil
 		},
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
 			p, err := parse(env.Sensor)

@@ -358,7 +358,28 @@ func fold(op reduceOp, sum, lo, hi float64, n int) float64 {
 func channelInfos(points []point) []driver.ChannelInfo {
 	out := make([]driver.ChannelInfo, len(points))
 	for i := range points {
-		out[i] = driver.ChannelInfo{Channel: points[i].ch, Unit: points[i].unit}
+		out[i] = points[i].info()
 	}
 	return out
+}
+
+// info is the point's channel: its resolution is the register's scale (scale 0.1 reads in tenths), its
+// states the names its `states` gives, or on/off names for a bit, a coil or an equals view.
+func (p *point) info() driver.ChannelInfo {
+	ci := driver.ChannelInfo{Channel: p.ch, Unit: p.unit}
+	switch {
+	case p.bit >= 0 || len(p.equals) > 0 || p.table.IsBits() && (p.count <= 1 || p.reduce == reduceMax || p.reduce == reduceMin):
+		ci.Resolution, ci.States = 1, reading.BooleanStates(p.ch)
+	case p.states != nil:
+		names := make(map[int64]string, len(p.states))
+		for k, v := range p.states {
+			names[k] = v
+		}
+		ci.Resolution, ci.States = 1, names
+	case p.table.IsBits():
+		// A count of coils (reduce: sum) or a share of them (avg): the unit's default.
+	case !p.typ.IsFloat():
+		ci.Resolution = reading.ResolutionOf(p.scale)
+	}
+	return ci
 }

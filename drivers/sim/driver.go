@@ -80,6 +80,12 @@ func decode(s *driver.Sensor) (*Options, *Scenario, []reading.Channel, error) {
 	return o, sc, chs, nil
 }
 
+// resolutions are those of the devices the simulated sensors stand for, where they differ from the
+// unit's default: a BMS's and a room sensor's tenths of a degree, an electrochemical H2 cell's tenths of
+// a ppm, a UPS's battery voltage in hundredths.
+var resolutions = map[reading.Channel]float64{reading.H2: 0.1, reading.BatteryVoltage: 0.01, reading.InputVoltage: 0.1,
+	reading.OutputVoltage: 0.1}
+
 // Register adds the `sim` driver and the `sim` output type.
 func Register(r *driver.Registry) {
 	r.AddOutput(OutputType())
@@ -90,7 +96,13 @@ func Register(r *driver.Registry) {
 			if err != nil {
 				return nil, err
 			}
-			return driver.Channels(chs...), nil
+			infos := driver.Channels(chs...)
+			for i := range infos {
+				if r, ok := resolutions[infos[i].Channel]; ok {
+					infos[i].Resolution = r
+				}
+			}
+			return infos, nil
 		},
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
 			o, sc, chs, err := decode(env.Sensor)

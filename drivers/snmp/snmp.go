@@ -140,8 +140,19 @@ func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if _, err := decode(s); err != nil {
 		return nil, err
 	}
-	return driver.Channels(channels...), nil
+	chs := driver.Channels(channels...)
+	for i := range chs {
+		if r, ok := resolutions[chs[i].Channel]; ok {
+			chs[i].Resolution = r
+		}
+	}
+	return chs, nil
 }
+
+// resolutions are the UPS-MIB's units (RFC 1628) where they differ from the channel's default: whole
+// minutes of runtime, tenths of a volt on the battery, whole degrees and volts elsewhere.
+var resolutions = map[reading.Channel]float64{reading.Runtime: 60, reading.BatteryVoltage: 0.1, reading.BatteryTemp: 1,
+	reading.InputVoltage: 1, reading.OutputVoltage: 1}
 
 func readSecret(file, env, what string) (string, error) {
 	v, err := settings.Secret{File: file, Env: env}.Read()

@@ -131,7 +131,8 @@ func Register(r *driver.Registry) {
 			if _, err := parse(s); err != nil {
 				return nil, err
 			}
-			return driver.Channels(reading.Temperature), nil
+			// sysfs counts millidegrees, but no SoC sensor resolves better than a tenth.
+			return []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.1)}, nil
 		},
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
 			o, err := parse(env.Sensor)

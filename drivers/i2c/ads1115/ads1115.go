@@ -133,7 +133,8 @@ func parse(s *driver.Sensor) (Options, i2cbus.Addr, []input, []driver.ChannelInf
 			return o, a, nil, nil, bad("calibration needs exactly two points, got %d", len(in.Calibration))
 		}
 		ins = append(ins, x)
-		chs = append(chs, driver.ChannelInfo{Channel: x.ch, Unit: unit})
+		// One count is fsr/32768 volts, times the calibration's slope.
+		chs = append(chs, driver.ChannelInfo{Channel: x.ch, Unit: unit, Resolution: reading.ResolutionOf(x.fsr / 32768 * x.slope)})
 	}
 	return o, a, ins, chs, nil
 }

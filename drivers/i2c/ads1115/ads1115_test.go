@@ -3,6 +3,7 @@ package ads1115
 import (
 	"context"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -75,8 +76,10 @@ func TestChannelsAndUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []driver.ChannelInfo{{Channel: "h2", Unit: "ppm"}, {Channel: "loop_current", Unit: "mA"}, {Channel: "ref", Unit: "V"}}
-	if len(chs) != 3 || chs[0] != want[0] || chs[1] != want[1] || chs[2] != want[2] {
+	// Resolutions: one count (range/32768 V) through the calibration, to the power of ten below it.
+	want := []driver.ChannelInfo{{Channel: "h2", Unit: "ppm", Resolution: 0.01}, {Channel: "loop_current", Unit: "mA", Resolution: 0.0001},
+		{Channel: "ref", Unit: "V", Resolution: 0.0001}}
+	if !reflect.DeepEqual(chs, want) {
 		t.Errorf("got %v", chs)
 	}
 }

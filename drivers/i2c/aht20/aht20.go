@@ -93,8 +93,9 @@ func appendTRH(out []driver.Sample, t, rh float64) []driver.Sample {
 // Spec describes the aht20 driver.
 var Spec = i2cbus.Spec{
 	Name: "aht20", Chip: "AHT20", Addresses: []uint16{0x38},
-	Channels: driver.Channels(reading.Temperature, reading.Humidity, reading.DewPoint),
-	New:      func() i2cbus.Chip { return &chip{} },
+	Channels: []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.01), driver.Channel(reading.Humidity, 0.01),
+		driver.Channel(reading.DewPoint, 0.01)}, // datasheet: 0.01 °C, 0.024 %RH
+	New: func() i2cbus.Chip { return &chip{} },
 }
 
 // Register adds the aht20 driver.

@@ -272,10 +272,12 @@ func check(wantBME bool) func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 		if _, err := i2cbus.Decode(s, chipName(wantBME), Addresses); err != nil {
 			return nil, err
 		}
+		// Output resolutions (datasheet 3.4-3.5): 0.01 °C, 1/1024 %RH, 0.18 Pa.
+		t, p := driver.Channel(reading.Temperature, 0.01), driver.Channel(reading.Pressure, 0.01)
 		if wantBME {
-			return driver.Channels(reading.Temperature, reading.Humidity, reading.DewPoint, reading.Pressure), nil
+			return []driver.ChannelInfo{t, driver.Channel(reading.Humidity, 0.01), driver.Channel(reading.DewPoint, 0.01), p}, nil
 		}
-		return driver.Channels(reading.Temperature, reading.Pressure), nil
+		return []driver.ChannelInfo{t, p}, nil
 	}
 }
 

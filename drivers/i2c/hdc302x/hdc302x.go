@@ -73,8 +73,9 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 // Spec describes the hdc302x driver.
 var Spec = i2cbus.Spec{
 	Name: "hdc302x", Chip: "HDC302x", Addresses: Addresses,
-	Channels: driver.Channels(reading.Temperature, reading.Humidity, reading.DewPoint),
-	New:      func() i2cbus.Chip { return &chip{} },
+	Channels: []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.01), driver.Channel(reading.Humidity, 0.01),
+		driver.Channel(reading.DewPoint, 0.01)}, // 16-bit results: 0.01 °C, 0.01 %RH
+	New: func() i2cbus.Chip { return &chip{} },
 }
 
 // Register adds the hdc302x driver.

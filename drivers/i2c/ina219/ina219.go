@@ -102,10 +102,14 @@ func Register(r *driver.Registry) {
 		Name:  "ina219",
 		Buses: []string{i2cbus.TypeName},
 		Check: func(s *driver.Sensor) ([]driver.ChannelInfo, error) {
-			if _, _, err := parse(s); err != nil {
+			o, _, err := parse(s)
+			if err != nil {
 				return nil, err
 			}
-			return driver.Channels(reading.Voltage, reading.Current, reading.Power), nil
+			// Bus voltage counts 4 mV; the shunt 10 µV, so the current's step depends on the shunt.
+			amps := reading.ResolutionOf(10e-6 / o.Shunt)
+			return []driver.ChannelInfo{driver.Channel(reading.Voltage, 0.004), driver.Channel(reading.Current, amps),
+				driver.Channel(reading.Power, reading.ResolutionOf(amps*10))}, nil
 		},
 		Open: func(ctx context.Context, env driver.Env) (driver.Device, error) {
 			o, a, err := parse(env.Sensor)

@@ -88,7 +88,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 // Spec describes the mcp9808 driver.
 var Spec = i2cbus.Spec{
 	Name: "mcp9808", Chip: "MCP9808", Addresses: Addresses,
-	Channels: driver.Channels(reading.Temperature),
+	Channels: []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.0625)}, // resolution at power-up
 	New:      func() i2cbus.Chip { return &chip{} },
 }
 

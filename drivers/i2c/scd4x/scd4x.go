@@ -101,8 +101,9 @@ func appendValues(out []driver.Sample, w [3]uint16) []driver.Sample {
 func newDriver(now func() time.Time) driver.Driver {
 	d := i2cbus.Spec{
 		Name: "scd4x", Chip: "SCD4x", Addresses: Addresses,
-		Channels: driver.Channels(reading.CO2, reading.Temperature, reading.Humidity, reading.DewPoint),
-		New:      func() i2cbus.Chip { return &chip{now: now} },
+		Channels: []driver.ChannelInfo{driver.Channel(reading.CO2, 1), driver.Channel(reading.Temperature, 0.01),
+			driver.Channel(reading.Humidity, 0.01), driver.Channel(reading.DewPoint, 0.01)},
+		New: func() i2cbus.Chip { return &chip{now: now} },
 	}.Driver()
 	check := d.Check
 	d.Check = func(s *driver.Sensor) ([]driver.ChannelInfo, error) {

@@ -121,9 +121,9 @@ func newDriver(now func() time.Time) driver.Driver {
 			if err != nil {
 				return nil, err
 			}
-			chs := []driver.ChannelInfo{{Channel: reading.VOC, Unit: "ppb"}, {Channel: ECO2, Unit: "ppm"}}
+			chs := []driver.ChannelInfo{{Channel: reading.VOC, Unit: "ppb", Resolution: 1}, {Channel: ECO2, Unit: "ppm", Resolution: 1}}
 			if o.Raw {
-				chs = append(chs, driver.ChannelInfo{Channel: H2Raw, Unit: "ticks"}, driver.ChannelInfo{Channel: EthanolRaw, Unit: "ticks"})
+				chs = append(chs, driver.ChannelInfo{Channel: H2Raw, Unit: "ticks", Resolution: 1}, driver.ChannelInfo{Channel: EthanolRaw, Unit: "ticks", Resolution: 1})
 			}
 			return chs, nil
 		},

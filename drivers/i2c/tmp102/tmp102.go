@@ -53,7 +53,7 @@ func (c *chip) Measure(ctx context.Context, d *i2c.Dev, out []driver.Sample) ([]
 // Spec describes the tmp102 driver.
 var Spec = i2cbus.Spec{
 	Name: "tmp102", Chip: "TMP102", Addresses: Addresses,
-	Channels: driver.Channels(reading.Temperature),
+	Channels: []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.0625)}, // 12-bit: 1/16 °C
 	New:      func() i2cbus.Chip { return &chip{} },
 }
 

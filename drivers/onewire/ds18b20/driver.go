@@ -87,7 +87,7 @@ func check(s *driver.Sensor) ([]driver.ChannelInfo, error) {
 	if _, err := parse(s); err != nil {
 		return nil, err
 	}
-	return driver.Channels(reading.Temperature), nil
+	return []driver.ChannelInfo{driver.Channel(reading.Temperature, 0.0625)}, nil // 12-bit: 1/16 °C
 }
 
 func open(ctx context.Context, env driver.Env) (driver.Device, error) {
