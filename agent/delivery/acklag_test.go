@@ -117,7 +117,7 @@ func TestReadingNotHeldBehindAlarmAcks(t *testing.T) {
 	if got := d.targets[0].pending(d.j.LastID()); got != 1 {
 		t.Fatalf("%d transitions pending, want the alarm still waiting for its acknowledgement", got)
 	}
-	d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 31.5, At: time.Now()}, "°C")
+	d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 31.5, At: time.Now()}, &celsius)
 	ms := s.waitFor("the reading, while the alarm's acknowledgement is held back", func(ms []mqtt.Received) bool {
 		return len(onTopic(ms, "rackwatch/gw1/readings/ups1/battery_temp")) == 1
 	})
@@ -156,7 +156,7 @@ func TestAlarmsBeforeReadingsWhenBothQueued(t *testing.T) {
 	h.hold()
 	feed(t, d, 1, 5) // two in flight, three waiting for room in the window
 	s.waitFor("the first two alarms", func(ms []mqtt.Received) bool { return len(onTopic(ms, "rackwatch/gw1/events")) == 2 })
-	d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 31.5, At: time.Now()}, "°C")
+	d.Reading(&reading.Reading{Sensor: "ups1", Channel: reading.BatteryTemp, Value: 31.5, At: time.Now()}, &celsius)
 	h.release()
 	ms := s.waitFor("the five alarms and the reading", func(ms []mqtt.Received) bool {
 		return len(onTopic(ms, "rackwatch/gw1/events")) == 5 && len(onTopic(ms, "rackwatch/gw1/readings/ups1/battery_temp")) == 1
