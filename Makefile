@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X $(PKG)/agent/buildinfo.Version=$(VERSION)
 DIST    := dist
 
-.PHONY: demo test test-stress go-test c-test build vet fmt-check release binaries tarballs package package-test stage tools bench fuzz clean
+.PHONY: demo test test-stress go-test c-test build vet fmt-check tag-builds release release-min binaries tarballs package package-test stage tools bench bench-footprint size fuzz clean
 
 # demo builds the binary and runs it rather than `go run`, which exits 1 on every Ctrl-C whatever the
 # program does: Ctrl-C is how the demo ends, and it ends cleanly.
@@ -15,9 +15,9 @@ demo: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch ./cmd/rackwatch
 
-# test runs every check CI runs: formatting, vet, the firmware's C tests, the suite (race-enabled where the
-# race detector exists), the example configs.
-test: fmt-check vet c-test go-test
+# test runs every check CI runs: formatting, vet, every build-tag combination a release uses, the
+# firmware's C tests, the suite (race-enabled where the race detector exists), the example configs.
+test: fmt-check vet tag-builds c-test go-test
 
 # go_test runs the Go suite once. The race detector needs cgo with a C compiler, on a platform it supports
 # (linux/amd64 and linux/arm64 do, 32-bit ARM does not): elsewhere the suite runs without it, saying so.
@@ -69,8 +69,47 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# bench runs every benchmark; the footprint of the 64-register Modbus job (the real binary, default and
+# minimal builds, against a local Mosquitto: VmHWM, RssAnon, RssFile and the agent's own delay) comes
+# first, with its log lines. FOOTPRINT_POLLS sets its length (default 60 polls, one a second).
+bench: bench-footprint
+	$(GO) test -run '^$$' -bench . -skip 'Modbus64Job' -benchmem ./...
+
+bench-footprint:
+	$(GO) test -run '^$$' -bench 'Modbus64Job' -benchtime 1x -timeout 30m ./agent/
+
+# The smallest useful gateway: I2C, 1-Wire, GPIO, thermal zones, Modbus RTU/TCP, exec hooks, MQTT over
+# TCP, TLS and websockets; without SNMP, NUT, Megatec, the firmware bridge, the simulated sensors, the
+# embedded broker, the HTTP endpoints and the pager (docs/footprint.md). A config that uses a part left
+# out fails `rackwatch check` at its line, saying so. agent/footprint_test.go keeps the same list.
+MIN_TAGS := nosnmp,nonut,nomegatec,nobridge,nobroker,nohttp,nopager,nosim
+# Each family's tag alone, and the minimal set: every combination a release builds.
+TAG_SETS := nosnmp nonut nomegatec nobridge nobroker nohttp nopager nosim $(MIN_TAGS)
+
+# tag-builds builds every tag set for linux/arm (GOARM=6) into a temporary directory, vets the packages
+# the tags change (with their tests) under the minimal set, and runs the minimal build's own tests (what it
+# runs, what it refuses, what `version` says). The rest of the suite tests the full build: its tests use
+# the simulated sensors and the embedded broker. Only the packages with tagged files are rebuilt per set.
+tag-builds:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for t in $(TAG_SETS); do \
+		echo "go build -tags $$t (linux/arm)"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -tags "$$t" -o "$$tmp/rackwatch" ./cmd/rackwatch || exit 1; \
+	done
+	$(GO) vet -tags '$(MIN_TAGS)' ./agent/ ./cmd/rackwatch/
+	$(GO) test -count=1 -tags '$(MIN_TAGS)' -run 'MinimalBuild' ./cmd/rackwatch/
+
+# size prints what each module and package costs in the linux/arm (GOARM=6) binary, default and minimal
+# builds (symbols summed per package; the function tables shared out in proportion to code).
+size:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for b in default:'' min:'$(MIN_TAGS)'; do \
+		name=$${b%%:*}; tags=$${b#*:}; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -tags "$$tags" -ldflags "$(LDFLAGS)" -o "$$tmp/stripped" ./cmd/rackwatch || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -tags "$$tags" -ldflags "-w -X $(PKG)/agent/buildinfo.Version=$(VERSION)" -o "$$tmp/symbols" ./cmd/rackwatch || exit 1; \
+		echo "== $$name build (tags: $${tags:-none}): $$(stat -c %s "$$tmp/stripped") bytes stripped"; \
+		$(GO) run ./agent/internal/binsize "$$tmp/symbols" || exit 1; \
+	done
 
 # binaries cross-builds stripped static binaries for the gateways rackwatch runs on: armv6 (Pi Zero and Pi
 # 1; also runs on every newer 32-bit board), armv7, arm64 and amd64.
@@ -82,6 +121,17 @@ binaries:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-arm64 ./cmd/rackwatch
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/rackwatch-linux-amd64 ./cmd/rackwatch
 	@ls -l $(DIST)/rackwatch-linux-*
+
+# release-min cross-builds the minimal gateway (MIN_TAGS) for the same boards into dist/min/, with its own
+# SHA256SUMS. Install it in place of the full binary where the gateway needs nothing it leaves out.
+release-min:
+	@mkdir -p $(DIST)/min
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -tags '$(MIN_TAGS)' -ldflags "$(LDFLAGS)" -o $(DIST)/min/rackwatch-min-linux-armv6 ./cmd/rackwatch
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -tags '$(MIN_TAGS)' -ldflags "$(LDFLAGS)" -o $(DIST)/min/rackwatch-min-linux-armv7 ./cmd/rackwatch
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags '$(MIN_TAGS)' -ldflags "$(LDFLAGS)" -o $(DIST)/min/rackwatch-min-linux-arm64 ./cmd/rackwatch
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags '$(MIN_TAGS)' -ldflags "$(LDFLAGS)" -o $(DIST)/min/rackwatch-min-linux-amd64 ./cmd/rackwatch
+	cd $(DIST)/min && sha256sum rackwatch-min-linux-* > SHA256SUMS
+	@ls -l $(DIST)/min/rackwatch-min-linux-*
 
 # Tools the build needs beyond Go are installed here from the Go module proxy, at pinned versions, never
 # system-wide. The binary's name carries its version, so changing the pin installs the new one.

@@ -44,6 +44,7 @@ func Check(cfg *config.Config, reg *driver.Registry) (*Plan, error) {
 		errs = append(errs, settings.AsErrors(err, cfg.File, line)...)
 	}
 	plan := &Plan{Config: cfg, Channels: map[string][]driver.ChannelInfo{}}
+	checkBuild(cfg, &errs) // parts of the config this build cannot run (build.go)
 	for i := range cfg.Buses {
 		b := &cfg.Buses[i]
 		db := b.DriverBus(cfg.File)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/driver"
-	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/ratelog"
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -149,9 +147,6 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	if opt.Tick <= 0 {
 		opt.Tick = 250 * time.Millisecond
 	}
-	if cfg.Gateway.MemoryLimit > 0 {
-		debug.SetMemoryLimit(int64(cfg.Gateway.MemoryLimit))
-	}
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
@@ -202,14 +197,14 @@ func Run(ctx context.Context, plan *Plan, reg *driver.Registry, opt Options) err
 	a.startActions()
 	ready := Ready{Broker: link.Broker}
 	if cfg.Gateway.HTTP != "" {
-		srv, err := httpapi.Start(cfg.Gateway.HTTP, a, log)
+		addr, stop, err := startHTTP(cfg.Gateway.HTTP, a, log) // http.go: a build may leave it out
 		if err != nil {
 			a.stopActions()
 			link.Close(context.Background())
 			return err
 		}
-		defer srv.Close()
-		ready.HTTP = srv.Addr()
+		defer stop()
+		ready.HTTP = addr
 	}
 	log.Info("rackwatch running", "gateway", cfg.Gateway.ID, "sensors", len(cfg.Sensors), "rules", len(cfg.Rules),
 		"brokers", len(cfg.MQTT.Brokers), "embedded_broker", link.Broker, "version", buildinfo.Version)

@@ -8,13 +8,10 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rackwatch/rackwatch/agent/broker"
-	"github.com/rackwatch/rackwatch/agent/brokerauth"
 	"github.com/rackwatch/rackwatch/agent/buildinfo"
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
-	"github.com/rackwatch/rackwatch/agent/homeassistant"
 	"github.com/rackwatch/rackwatch/agent/httpapi"
 	"github.com/rackwatch/rackwatch/agent/promtext"
 	"github.com/rackwatch/rackwatch/agent/reading"
@@ -24,40 +21,22 @@ var started = time.Now()
 
 // OpenMQTT starts the embedded broker when configured and connects the MQTT delivery (journal and fan-out).
 func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm, log *slog.Logger) (*Link, error) {
-	var b *broker.Broker
+	var stopBroker func() // the embedded broker's (embedded.go: a build may leave it out)
 	if addr := cfg.MQTT.EmbeddedBroker; addr != "" {
-		var err error
-		lim := broker.DefaultLimits
-		lim.Reserved = contract.NewTopics(cfg.MQTT.TopicPrefix, cfg.Gateway.ID).Base() + "/"
-		lim.OwnClient = "rackwatch-" + cfg.Gateway.ID
-		opt := broker.Options{Limits: lim}
-		var login *config.Login
-		if a := cfg.MQTT.EmbeddedBrokerAuth; a != nil {
-			hashes, err := brokerauth.ParseFile(a.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("mqtt.embedded_broker_auth: %w", err)
-			}
-			opt.Users = brokerauth.New(cfg.MQTT.TopicPrefix, cfg.Gateway.ID, hashes, a.Operators, a.Readers)
-			if ha := cfg.MQTT.HomeAssistant; ha != nil {
-				opt.Users.AllowDiscovery(ha.DiscoveryPrefix, homeassistant.Filter(ha.DiscoveryPrefix, cfg.Gateway.ID))
-			}
-			user, pass := opt.Users.OwnLogin()
-			login = &config.Login{User: user, Password: pass}
-		} else if !config.Loopback(addr) {
-			log.Warn("the embedded broker listens beyond loopback and takes anonymous clients: anyone who reaches it reads every alarm and can publish as this gateway; set mqtt.embedded_broker_auth (docs/security.md)", "address", addr)
-		}
-		if b, err = broker.StartOptions(addr, log, opt); err != nil {
+		real, login, stop, err := startEmbedded(cfg, addr, log)
+		if err != nil {
 			return nil, err
 		}
+		stopBroker = stop
 		c := *cfg
-		c.MQTT.EmbeddedBroker = b.Addr() // the real port when the config asked for :0
+		c.MQTT.EmbeddedBroker = real // the real port when the config asked for :0
 		c.MQTT.EmbeddedLogin = login
 		cfg = &c
 	}
 	d, err := delivery.Open(ctx, cfg, log)
 	if err != nil {
-		if b != nil {
-			b.Close()
+		if stopBroker != nil {
+			stopBroker()
 		}
 		return nil, err
 	}
@@ -65,12 +44,12 @@ func OpenMQTT(ctx context.Context, cfg *config.Config, restored []contract.Alarm
 		log.Warn("restoring retained alarm states", "err", err)
 	}
 	link := &Link{Outbox: d, Inbox: d, Monitor: d, Flush: d.Flush, Close: d.Close, Durable: d.JournalErr}
-	if b != nil {
-		link.Broker = b.Addr()
+	if stopBroker != nil {
+		link.Broker = cfg.MQTT.EmbeddedBroker
 		// Say "offline" while the embedded broker is still up, then stop it.
 		link.Close = func(ctx context.Context) error {
 			err := d.Close(ctx)
-			b.Close()
+			stopBroker()
 			return err
 		}
 	}

@@ -104,7 +104,7 @@ func StartOptions(addr string, log *slog.Logger, opt Options) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", addr, err)
 	}
-	tcp := listeners.NewNet("tcp", ln)
+	tcp := listeners.NewNet("tcp", noDelay{ln})
 	if err := srv.AddListener(tcp); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("broker: %w", err)
@@ -309,4 +309,20 @@ func (h *bounds) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, 
 	h.sizes[pk.TopicName] = size
 	h.total += size - old
 	return pk, nil
+}
+
+// noDelay turns Nagle's algorithm off on every connection accepted, explicitly: an acknowledgement or an
+// alarm forwarded to a dashboard is a small write that must leave at once, not wait for the ACK of the
+// previous one (Go's net package does the same by default; this keeps it so whatever listener is used).
+type noDelay struct{ net.Listener }
+
+func (l noDelay) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := tc.SetNoDelay(true); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, err
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rackwatch/rackwatch/agent/mqtt"
 )
 
@@ -110,5 +112,37 @@ func TestLimits(t *testing.T) {
 	}
 	if c, r := b.Refused(); c == 0 || r != 5 {
 		t.Fatalf("refused: %d clients, %d retained", c, r)
+	}
+}
+
+// The broker's side of every client connection has Nagle's algorithm off.
+func TestBrokerConnectionsNoDelay(t *testing.T) {
+	b, err := Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cl, err := connect(t, b, "nd", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Disconnect(0)
+	c, ok := b.srv.Clients.Get("nd")
+	if !ok {
+		t.Fatal("client not known to the broker")
+	}
+	tc, ok := c.Net.Conn.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("connection is a %T", c.Net.Conn)
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY) })
+	if gerr != nil || v == 0 {
+		t.Fatalf("TCP_NODELAY = %d (%v), want on", v, gerr)
 	}
 }

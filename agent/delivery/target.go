@@ -286,6 +286,9 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 		buf  []journal.Record
 		sent = t.acked.Load()
 		rbuf []byte
+		// caughtUp: the backlog found at connecting has been acknowledged and the current states and
+		// readings sent; readings may go from then on.
+		caughtUp bool
 	)
 	for {
 		// Fill the window from the journal.
@@ -311,20 +314,24 @@ func (t *target) serve(ctx context.Context, cl *mqtt.Client) (delivered bool, _ 
 				sent = r.ID
 			}
 		}
-		if len(q) == 0 {
+		if !caughtUp && len(q) == 0 {
 			t.mu.Lock()
-			first := t.catchingUp
 			t.catchingUp = false
 			t.mu.Unlock()
-			if first {
-				// The backlog is out: make sure the broker holds every alarm's current state, even if it
-				// lost its retained messages (a restart without persistence, the in-memory embedded
-				// broker after our own restart), and has every channel's current reading (the ones read
-				// while it was away were not sent).
-				t.d.republish(cl)
-				t.publishCurrent(cl, &rbuf)
-			}
-			// No backlog: readings may go.
+			caughtUp = true
+			// The backlog is out: make sure the broker holds every alarm's current state, even if it
+			// lost its retained messages (a restart without persistence, the in-memory embedded
+			// broker after our own restart), and has every channel's current reading (the ones read
+			// while it was away were not sent).
+			t.d.republish(cl)
+			t.publishCurrent(cl, &rbuf)
+		}
+		// Readings go once no transition waits to be sent: the window has room, so the fill above took
+		// every record the journal holds, and any alarm queued beside them is already on the wire ahead
+		// of them. They do not wait for the broker to acknowledge those alarms: a broker's PUBACKs can
+		// lag by tens of milliseconds (Nagle on its side against our delayed ACKs), and a reading held
+		// behind them is that much late.
+		if caughtUp && len(q) < maxInFlight {
 			for {
 				e, ok := t.ring.pop()
 				if !ok {

@@ -80,7 +80,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		// order the broker sent them. OnMessage must therefore not block.
 		SetOrderMatters(true).
 		SetWriteTimeout(cmp.Or(cfg.WriteTimeout, 10*time.Second)).
-		SetProtocolVersion(4)
+		SetProtocolVersion(4).
+		// Our own opener: Nagle off and quick ACKs on whatever the transport (dial.go).
+		SetCustomOpenConnectionFn(openConn)
 	if cfg.KeepAlive > 0 {
 		o.SetKeepAlive(cfg.KeepAlive)
 		o.SetPingTimeout(min(cfg.KeepAlive, 10*time.Second))

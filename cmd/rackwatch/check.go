@@ -27,6 +27,7 @@ func cmdCheck(args []string) int {
 	}
 	cfg := plan.Config
 	fmt.Printf("%s: ok (%d buses, %d sensors, %d rules, %d brokers)\n", cfg.File, len(cfg.Buses), len(cfg.Sensors), len(cfg.Rules), len(cfg.MQTT.Brokers))
+	fmt.Println("  memory: " + plan.Memory().String())
 	for _, l := range append(plan.DescribeOperators(), plan.DescribeActions()...) {
 		fmt.Println("  " + l)
 	}

@@ -1,3 +1,5 @@
+//go:build !nobroker && !nosim
+
 package main
 
 import (
@@ -18,6 +20,10 @@ import (
 	"github.com/rackwatch/rackwatch/agent/view"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
+
+func init() {
+	commands["demo"] = command{"run a config (default: the simulated battery room) and show what reaches the broker", cmdDemo}
+}
 
 // cmdDemo runs a config (by default the simulated battery room) with a fresh state directory and prints
 // what reaches the broker: the same view as `rackwatch tail`, subscribed to the agent's own broker. When

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+
+	// Unmaps the executable's pages that the package inits before it touched, early, so that they and the
+	// pages the rest touch are not resident at once (agent/exepages).
+	_ "github.com/rackwatch/rackwatch/agent/exepages/atstart"
 )
 
 type command struct {
@@ -13,22 +17,20 @@ type command struct {
 	run     func(args []string) int
 }
 
-// commands lists every subcommand; each lives in its own file.
+// commands lists every subcommand; each lives in its own file. Those a build can leave out (demo, pager,
+// sim) add themselves from their files, which carry the build tags.
 var commands = map[string]command{
 	"run":      {"run the agent (-c config)", cmdRun},
 	"ack":      {"acknowledge an alarm as an operator: ack -b URL --gateway ID --key FILE ALARM", cmdAck},
 	"shelve":   {"shelve an alarm for maintenance: shelve -b URL --gateway ID --key FILE ALARM --until 2h", cmdShelve},
 	"unshelve": {"end a shelve: unshelve -b URL --gateway ID --key FILE ALARM", cmdUnshelve},
 	"key":      {"operator keys (key new NAME) and the embedded broker's users (key password FILE USER)", cmdKey},
-	"demo":     {"run a config (default: the simulated battery room) and show what reaches the broker", cmdDemo},
 	"check":    {"validate a config file (exit 2 on errors, each as FILE:LINE: message)", cmdCheck},
 	"journal":  {"inspect the alarm journal: what each broker has not acknowledged yet", cmdJournal},
-	"pager":    {"the central service: page through Alertmanager, PagerDuty or a webhook (-c pager.yaml)", cmdPager},
 	"modbus":   {"one-shot Modbus read for checking wiring: modbus read --bus URL --unit 1 --table input --address 30", cmdModbus},
 	"output":   {"test an output (a sounder test: output test NAME -c FILE) or list what the outputs and actions do", cmdOutput},
 	"rules":    {"replay a recorded trace through the rules: rules test -c FILE --trace TRACE.csv", cmdRules},
 	"scan":     {"probe an I2C bus (or the kernel 1-Wire bus) and print config lines for the sensors found", cmdScan},
-	"sim":      {"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim},
 	"tail":     {"print gateway status, alarms (and readings) from any MQTT broker as they arrive", cmdTail},
 	"version":  {"print the version", cmdVersion},
 }

@@ -1,3 +1,5 @@
+//go:build !nopager
+
 package main
 
 import (
@@ -12,6 +14,12 @@ import (
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/pager"
 )
+
+const pagerBuilt = true
+
+func init() {
+	commands["pager"] = command{"the central service: page through Alertmanager, PagerDuty or a webhook (-c pager.yaml)", cmdPager}
+}
 
 func cmdPager(args []string) int { return pagerMain(args, os.Stdout, os.Stderr) }
 

@@ -1,3 +1,5 @@
+//go:build !nopager
+
 package main
 
 import (

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/rackwatch/rackwatch/agent/driver"
 	"github.com/rackwatch/rackwatch/drivers/gpio"
 	"github.com/rackwatch/rackwatch/drivers/hook"
@@ -14,14 +17,9 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/i2c/scd4x"
 	"github.com/rackwatch/rackwatch/drivers/i2c/sgp30"
 	"github.com/rackwatch/rackwatch/drivers/i2c/tmp102"
-	"github.com/rackwatch/rackwatch/drivers/megatec"
 	"github.com/rackwatch/rackwatch/drivers/modbus"
-	"github.com/rackwatch/rackwatch/drivers/nut"
 	"github.com/rackwatch/rackwatch/drivers/onewire/ds18b20"
-	"github.com/rackwatch/rackwatch/drivers/sim"
-	"github.com/rackwatch/rackwatch/drivers/snmp"
 	"github.com/rackwatch/rackwatch/drivers/thermal"
-	fwbridge "github.com/rackwatch/rackwatch/firmware-bridge"
 )
 
 // registry lists every driver, bus type and output type compiled into the binary. It is filled here, explicitly, rather
@@ -42,16 +40,60 @@ func registry() *driver.Registry {
 	ds18b20.Register(r)
 	gpio.Register(r)
 	thermal.Register(r)
-	sim.Register(r)
-	nut.Register(r)
-	megatec.Register(r)
-	snmp.Register(r)
 	modbus.Register(r)
-	fwbridge.Register(r)
+	// The families a build can leave out (registry_*.go: SNMP, NUT, Megatec, the firmware bridge, the
+	// simulated sensors), each with its build tag; left out, its names still answer, with an error that
+	// says so.
+	for _, f := range families {
+		f.register(r)
+	}
 	// Output types: gpio, sim, modbus, nut and bridge register theirs with their drivers above (a Modbus
 	// output shares its bus with the sensors on it, a bridge output its board's line); exec hooks here.
 	hook.Register(r)
 	return r
+}
+
+// family is a group of drivers and output types that a build tag leaves out of the binary.
+type family struct {
+	name     string // what it is, for messages: "SNMP"
+	tag      string // the build tag that leaves it out: "nosnmp"
+	absent   bool   // this build left it out
+	register func(r *driver.Registry)
+}
+
+// families are the optional families, added by the registry_*.go files.
+var families []family
+
+// leftOut registers stand-ins for the drivers and output types of a family this build leaves out: a
+// config naming one fails `rackwatch check` at its line, saying why, instead of "unknown driver".
+func leftOut(name, tag string, drivers, outputs []string) family {
+	msg := func(kind, what string) error {
+		return fmt.Errorf("%s %q: this rackwatch was built without %s (build tag %s); install the full build to use it", kind, what, name, tag)
+	}
+	return family{name: name, tag: tag, absent: true, register: func(r *driver.Registry) {
+		for _, d := range drivers {
+			// Any bus the config gives it is accepted, so that the only error is this one.
+			r.Add(driver.Driver{Name: d, BusOptional: true, Buses: r.BusNames(),
+				Check: func(*driver.Sensor) ([]driver.ChannelInfo, error) { return nil, msg("driver", d) },
+				Open:  func(context.Context, driver.Env) (driver.Device, error) { return nil, msg("driver", d) }})
+		}
+		for _, o := range outputs {
+			r.AddOutput(driver.OutputType{Name: o,
+				Check: func(*driver.Output) (driver.OutputInfo, error) { return driver.OutputInfo{}, msg("output type", o) },
+				Open:  func(context.Context, driver.OutputEnv) (driver.Actuator, error) { return nil, msg("output type", o) }})
+		}
+	}}
+}
+
+// leftOutFamilies names what this build leaves out, for `rackwatch version`.
+func leftOutFamilies() []string {
+	var out []string
+	for _, f := range families {
+		if f.absent {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // i2cChips lists the I2C chips `rackwatch scan` can name: every chip driver above exports its Identifier,

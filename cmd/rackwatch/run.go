@@ -13,6 +13,7 @@ import (
 
 	"github.com/rackwatch/rackwatch/agent"
 	"github.com/rackwatch/rackwatch/agent/driver"
+	"github.com/rackwatch/rackwatch/agent/exepages"
 	"github.com/rackwatch/rackwatch/agent/fileref"
 	"github.com/rackwatch/rackwatch/agent/sdnotify"
 	"github.com/rackwatch/rackwatch/agent/settings"
@@ -37,18 +38,30 @@ func cmdRun(args []string) int {
 	for _, w := range warns {
 		log.Warn("config: " + w.Error())
 	}
+	// The soft memory limit and GC setting for this config's size (agent/memory.go), as check shows them.
+	plan.Memory().Apply(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload := watchReload(ctx, *cfgPath, reg, log)
 	sm := newServiceManager(log)
 	context.AfterFunc(ctx, sm.stopping)
-	opt := agent.Options{Log: log, Reload: reload, Ready: sm.ready, Alive: sm.alive}
+	opt := agent.Options{Log: log, Reload: reload, Ready: func(r agent.Ready) {
+		sm.ready(r)
+		// Start-up (the config, TLS, the first connections) ran code that will not run again: unmap it now,
+		// and again once the first polls and publishes have been through (agent/exepages).
+		exepages.Trim()
+		time.AfterFunc(trimAfter, func() { exepages.Trim() })
+	}, Alive: sm.alive}
 	if err := agent.Run(ctx, plan, reg, opt); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
 	return 0
 }
+
+// trimAfter is when the executable's pages are trimmed a second time after start: by then every sensor has
+// been read and every broker published to a few times.
+const trimAfter = time.Minute
 
 // serviceManager keeps systemd (Type=notify, WatchdogSec=) informed: READY once the agent runs, then, from
 // the agent's loop, a watchdog keep-alive every half watchdog timeout and the status line whenever it

@@ -1,3 +1,5 @@
+//go:build !nosim
+
 package main
 
 import (
@@ -6,11 +8,13 @@ import (
 	"sort"
 )
 
-// simCommands are the simulated devices `rackwatch sim KIND` can serve, for demos and tests.
-var simCommands = map[string]command{
-	"modbus":  {"serve a profile's registers (values from a scenario) over Modbus TCP (--listen) or RTU (--rtu DEV|pty)", cmdSimModbus},
-	"megatec": {"serve an emulated Megatec/Q1 UPS on a pseudo-terminal (--pty), values from a scenario", cmdSimMegatec},
+func init() {
+	commands["sim"] = command{"serve a simulated device (modbus, megatec, ...) for demos and tests", cmdSim}
 }
+
+// simCommands are the simulated devices `rackwatch sim KIND` can serve, for demos and tests; each adds
+// itself from its file.
+var simCommands = map[string]command{}
 
 func cmdSim(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {

@@ -1,3 +1,5 @@
+//go:build !nosim && !nomegatec
+
 package main
 
 import (
@@ -13,6 +15,10 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/megatec/megatecsim"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
+
+func init() {
+	simCommands["megatec"] = command{"serve an emulated Megatec/Q1 UPS on a pseudo-terminal (--pty), values from a scenario", cmdSimMegatec}
+}
 
 // cmdSimMegatec serves an emulated Megatec/Q1 UPS on a pseudo-terminal, for demos and tests: point a
 // `driver: megatec` sensor's device at the printed path.

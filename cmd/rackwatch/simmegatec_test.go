@@ -1,3 +1,5 @@
+//go:build !nosim && !nomegatec
+
 package main
 
 import (

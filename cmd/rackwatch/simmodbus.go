@@ -1,3 +1,5 @@
+//go:build !nosim
+
 package main
 
 import (
@@ -17,6 +19,10 @@ import (
 	"github.com/rackwatch/rackwatch/drivers/modbus/modbussim"
 	"github.com/rackwatch/rackwatch/drivers/sim"
 )
+
+func init() {
+	simCommands["modbus"] = command{"serve a profile's registers (values from a scenario) over Modbus TCP (--listen) or RTU (--rtu DEV|pty)", cmdSimModbus}
+}
 
 // cmdSimModbus serves a simulated Modbus device: a profile's register map with values following a
 // simulation scenario, over TCP (--listen) or RTU (--rtu DEVICE, or --rtu pty for a new pseudo-terminal).

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package exepages
+
+// Trim does nothing outside Linux.
+func Trim() error { return nil }
