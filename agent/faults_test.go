@@ -14,6 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/delivery"
 	"github.com/rackwatch/rackwatch/agent/journal"
@@ -322,7 +324,7 @@ func TestRefusedCommandsDoNotFloodTheLog(t *testing.T) {
 		in := &fakeInbox{cmds: make(chan delivery.Inbound)}
 		link := ob.link()
 		link.Inbox = in
-		var log lockedBuf
+		var log peer.Output
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {

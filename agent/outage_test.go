@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/internal/peer"
 
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
@@ -86,21 +87,8 @@ func buildRackwatch(t *testing.T) string {
 
 type agentProc struct {
 	cmd *exec.Cmd
-	out lockedBuf
+	out peer.Output
 }
-
-// lockedBuf collects a child's output; the test reads it while the child still writes.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func startAgent(t *testing.T, bin, cfg string) *agentProc {
 	t.Helper()

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/journal"
@@ -343,7 +345,7 @@ func TestHeartbeatToleratesJitter(t *testing.T) {
 func TestHugeCommandRefusedBeforeCopy(t *testing.T) {
 	b := startEmbedded(t)
 	cfg := testConfig(t, t.TempDir(), "  embedded_broker: "+b.Addr())
-	var logBuf lockedLog
+	var logBuf peer.Output
 	d, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -371,19 +373,6 @@ func TestHugeCommandRefusedBeforeCopy(t *testing.T) {
 		t.Fatalf("%d log lines for 100 refused commands, want 1:\n%s", n, logBuf.String())
 	}
 }
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // smallRcvBuf gives a listening socket (and the connections it accepts) the smallest receive buffer.
 func smallRcvBuf(network, address string, c syscall.RawConn) error {

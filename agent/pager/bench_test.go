@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/config"
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/mosquittotest"
@@ -29,15 +31,7 @@ type benchRig struct {
 }
 
 func newBenchRig(b *testing.B) *benchRig {
-	bin := ""
-	for _, p := range []string{"/usr/bin/prometheus-alertmanager"} {
-		if _, err := os.Stat(p); err == nil {
-			bin = p
-		}
-	}
-	if bin == "" {
-		b.Skip("Alertmanager is not installed (apt-get install prometheus-alertmanager)")
-	}
+	bin := peer.Binary(b, "prometheus-alertmanager", "/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 	br := mosquittotest.Start(b, mosquittotest.Options{})
 	dir := b.TempDir()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")

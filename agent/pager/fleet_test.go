@@ -1,7 +1,6 @@
 package pager_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/internal/peer"
 
 	"github.com/rackwatch/rackwatch/agent/contract"
 	"github.com/rackwatch/rackwatch/agent/internal/freeport"
@@ -186,22 +187,7 @@ func writeFile(t testing.TB, path, content string) {
 // alertmanagerBinary finds Debian's Alertmanager, or skips (fails under RACKWATCH_REQUIRE_INTEGRATION=1).
 func alertmanagerBinary(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/prometheus-alertmanager"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	for _, n := range []string{"prometheus-alertmanager", "alertmanager"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := "Alertmanager is not installed (apt-get install prometheus-alertmanager)"
-	if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return peer.Binary(t, "prometheus-alertmanager", "/usr/bin/prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 }
 
 // buildRackwatch builds the binary once into the test's temporary directory.
@@ -220,30 +206,13 @@ type proc struct {
 	t    testing.TB
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuf
+	out  *peer.Output
 	done chan struct{}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startProc(t testing.TB, name, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), out: &lockedBuf{}, done: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), out: &peer.Output{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

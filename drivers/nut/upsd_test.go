@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -20,12 +22,7 @@ const nutDir = "/lib/nut" // where Debian's nut-server puts dummy-ups and the re
 func requireNUT(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"dummy-ups", "upsd"} {
-		if _, err := os.Stat(filepath.Join(nutDir, bin)); err != nil {
-			if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-				t.Fatalf("%s/%s is missing: apt-get install nut-server", nutDir, bin)
-			}
-			t.Skipf("%s/%s is missing; install with: apt-get install nut-server", nutDir, bin)
-		}
+		peer.Binary(t, "nut-server", filepath.Join(nutDir, bin))
 	}
 }
 

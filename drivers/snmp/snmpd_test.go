@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/reading"
 )
 
@@ -17,20 +19,7 @@ import (
 // and accepting a v2c community and a v3 authPriv user.
 func startSnmpd(t *testing.T, objects string) string {
 	t.Helper()
-	bin, err := exec.LookPath("snmpd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/snmpd", "/sbin/snmpd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("snmpd is missing: apt-get install snmpd")
-		}
-		t.Skip("snmpd is missing; install with: apt-get install snmpd")
-	}
+	bin := peer.Binary(t, "snmpd", "snmpd", "/usr/sbin/snmpd", "/sbin/snmpd")
 	dir := t.TempDir()
 	port := freeUDPPort(t)
 	conf := fmt.Sprintf("agentaddress udp:127.0.0.1:%d\nrocommunity ups-ro 127.0.0.1\n"+

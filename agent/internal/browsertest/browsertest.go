@@ -11,23 +11,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/internal/peer"
 )
 
 // Binary returns the Chromium executable, or skips with the install command (fails under
 // RACKWATCH_REQUIRE_INTEGRATION=1).
 func Binary(t testing.TB) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "chromium is not installed (apt-get install chromium)"
-	if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return peer.Binary(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
 // run runs headless Chromium with args after its usual test flags: no sandbox (tests may run as root),

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rackwatch/rackwatch/internal/peer"
+
 	"github.com/rackwatch/rackwatch/agent/internal/freeport"
 )
 
@@ -41,43 +43,13 @@ type Broker struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out    peer.Output
 }
 
 // Binary returns the mosquitto executable, or skips (fails under RACKWATCH_REQUIRE_INTEGRATION=1).
 func Binary(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	msg := "mosquitto is not installed (apt-get install mosquitto)"
-	if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return peer.Binary(t, "mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "mosquitto")
 }
 
 // Start runs mosquitto; it is stopped when the test ends.

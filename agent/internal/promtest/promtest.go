@@ -3,7 +3,6 @@
 package promtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rackwatch/rackwatch/internal/peer"
 
 	"github.com/rackwatch/rackwatch/agent/internal/freeport"
 )
@@ -25,20 +25,7 @@ import (
 // RACKWATCH_REQUIRE_INTEGRATION=1).
 func Binary(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/prometheus", "/usr/local/bin/prometheus"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	msg := "prometheus is not installed (apt-get install prometheus)"
-	if os.Getenv("RACKWATCH_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return peer.Binary(t, "prometheus", "/usr/bin/prometheus", "/usr/local/bin/prometheus", "prometheus")
 }
 
 // Server is a running Prometheus.
@@ -46,24 +33,7 @@ type Server struct {
 	t   testing.TB
 	URL string
 	cmd *exec.Cmd
-	out lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out peer.Output
 }
 
 // Start runs Prometheus scraping http://target/metrics every second as job "rackwatch"; it is stopped
