@@ -182,7 +182,7 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 
 	// Home Assistant, pointed at the demo's broker, discovers the battery room.
 	const node = "rackwatch_demo-gw"
-	cs := retainedConfigs(t, "tcp://"+ready.Broker, "demo", func(cs map[string]map[string]any) bool { return len(cs) >= 30 })
+	cs := retainedConfigs(t, nil, "tcp://"+ready.Broker, "demo", func(cs map[string]map[string]any) bool { return len(cs) >= 30 })
 	for topic, class := range map[string]string{
 		"homeassistant/sensor/" + node + "/string1__battery_5ftemp/config":         "temperature",
 		"homeassistant/sensor/" + node + "/batt-room_2eair__humidity/config":       "humidity",

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,10 +41,68 @@ sensors:
 	return s + rules
 }
 
+// discoveryMirror follows the discovery topics through one subscription taken before the gateway
+// starts, so that the tests can wait for the gateway to finish publishing before they subscribe afresh,
+// as a newly started Home Assistant would. (The embedded broker's library reads a retained topic's path
+// without its lock while a retained publish writes it: a new wildcard subscription racing the gateway's
+// discovery burst trips the race detector. Subscribing once the burst is over avoids it.)
+type discoveryMirror struct {
+	mu      sync.Mutex
+	configs map[string][]byte
+	last    time.Time
+}
+
+func followDiscovery(t *testing.T, url string) *discoveryMirror {
+	t.Helper()
+	m := &discoveryMirror{configs: map[string][]byte{}, last: time.Now()}
+	cl, err := mqtt.Connect(context.Background(), mqtt.Config{URL: url, ClientID: "ha-follow", CleanSession: true,
+		KeepAlive: 30 * time.Second, Subscribe: map[string]byte{"homeassistant/#": 1},
+		OnMessage: func(r mqtt.Received) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.last = time.Now()
+			if len(r.Payload) == 0 {
+				delete(m.configs, r.Topic)
+			} else {
+				m.configs[r.Topic] = append([]byte(nil), r.Payload...)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Disconnect(0) })
+	return m
+}
+
+// settle waits until the followed configs satisfy want and have not changed for a while.
+func (m *discoveryMirror) settle(want func(map[string]map[string]any) bool) {
+	if m == nil {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second) // a failure timeout: the fresh subscription then reports
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		got := map[string]map[string]any{}
+		for topic, payload := range m.configs {
+			var v map[string]any
+			if json.Unmarshal(payload, &v) == nil {
+				got[topic] = v
+			}
+		}
+		quiet := time.Since(m.last) > 300*time.Millisecond
+		m.mu.Unlock()
+		if quiet && want(got) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // retained subscribes as Home Assistant does and returns the non-empty retained discovery configs, by
 // topic, once they have stopped changing.
-func retainedConfigs(t *testing.T, url, id string, want func(map[string]map[string]any) bool) map[string]map[string]any {
+func retainedConfigs(t *testing.T, m *discoveryMirror, url, id string, want func(map[string]map[string]any) bool) map[string]map[string]any {
 	t.Helper()
+	m.settle(want)
 	return retainedConfigsAs(t, mqtt.Config{URL: url, ClientID: id + "-ha"}, want)
 }
 
@@ -113,6 +172,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	mirror := followDiscovery(t, b.URL())
 	plan := writeConfig(t, haConfig(b.URL(), true, true))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reload := make(chan *Plan)
@@ -128,7 +188,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	smokeAlarm := "homeassistant/binary_sensor/" + node + "/alarm__smoke_2froom_2esmoke_2fsmoke/config"
 	upsAlarm := "homeassistant/binary_sensor/" + node + "/alarm__on-battery_2fups1_2fon_5fbattery/config"
 	hotAlarm := "homeassistant/binary_sensor/" + node + "/alarm__hot_2fstring1_2fbattery_5ftemp/config"
-	cs := retainedConfigs(t, b.URL(), "ha1", func(cs map[string]map[string]any) bool { return len(cs) == 7 })
+	cs := retainedConfigs(t, mirror, b.URL(), "ha1", func(cs map[string]map[string]any) bool { return len(cs) == 7 })
 	for topic, want := range map[string]map[string]any{
 		temp:       {"device_class": "temperature", "unit_of_measurement": "°C", "state_class": "measurement", "state_topic": "rackwatch/dc1-b3.battery/readings/string1/battery_temp"},
 		smoke:      {"device_class": "smoke", "payload_on": "1", "payload_off": "0", "value_template": "{{ value_json.value }}"},
@@ -175,7 +235,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	smaller := writeConfig(t, haConfig(b.URL(), true, false))
 	smaller.Config.Gateway.StateDir = plan.Config.Gateway.StateDir
 	reload <- smaller
-	cs = retainedConfigs(t, b.URL(), "ha2", func(cs map[string]map[string]any) bool { return len(cs) == 4 })
+	cs = retainedConfigs(t, mirror, b.URL(), "ha2", func(cs map[string]map[string]any) bool { return len(cs) == 4 })
 	for _, gone := range []string{onBattery, charge, upsAlarm} {
 		if cs[gone] != nil {
 			t.Errorf("%s is still configured after the UPS left the config", gone)
@@ -192,7 +252,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	go func() { done <- Run(ctx, nosmoke, testRegistry(), Options{Log: log}) }()
-	cs = retainedConfigs(t, b.URL(), "ha3", func(cs map[string]map[string]any) bool {
+	cs = retainedConfigs(t, mirror, b.URL(), "ha3", func(cs map[string]map[string]any) bool {
 		return cs[smoke] == nil && cs[smokeAlarm] == nil && cs[onBattery] != nil
 	})
 	if cs[temp] == nil || cs[upsAlarm] == nil || cs[hotAlarm] == nil {
