@@ -382,19 +382,8 @@ func (d *Delivery) brokerSettings(b *config.Broker) (mqtt.Config, error) {
 	if mc.ClientID == "" {
 		mc.ClientID = "rackwatch-" + d.cfg.Gateway.ID
 	}
-	if mqtt.Secure(b.URL) {
-		tc, err := mqtt.TLSConfig(b.CAFile, b.CertFile, b.KeyFile, b.ServerName)
-		if err != nil {
-			return mc, err
-		}
-		mc.TLS = tc
-	}
-	p, err := b.PasswordSecret().Read()
-	if err != nil {
-		return mc, fmt.Errorf("delivery: broker password: %w", err)
-	}
-	mc.Password = p
-	return mc, nil
+	err := mc.Credentials(b.CAFile, b.CertFile, b.KeyFile, b.ServerName, b.PasswordSecret())
+	return mc, err
 }
 
 // ready reports whether every broker is connected with no backlog (tests wait for it).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/rackwatch/rackwatch/agent/settings"
 )
 
 // TLSConfig builds the TLS settings of one broker connection: caFile (PEM) replaces the system roots when
@@ -42,4 +44,23 @@ func Secure(url string) bool {
 		}
 	}
 	return false
+}
+
+// Credentials sets c's TLS (when c.URL is secure) from PEM files and its password from password: the one
+// way a broker entry of a gateway's or the pager's config, and the console's flags, become connection
+// settings.
+func (c *Config) Credentials(caFile, certFile, keyFile, serverName string, password settings.Secret) error {
+	if Secure(c.URL) {
+		tc, err := TLSConfig(caFile, certFile, keyFile, serverName)
+		if err != nil {
+			return err
+		}
+		c.TLS = tc
+	}
+	p, err := password.Read()
+	if err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	c.Password = p
+	return nil
 }

@@ -132,19 +132,8 @@ func brokerSettings(b *config.Broker, pagerID string) (mqtt.Config, error) {
 	mc := mqtt.Config{URL: b.URL, ClientID: ClientID(pagerID), Username: b.Username, KeepAlive: b.KeepAlive.D(),
 		// A persistent session: the broker keeps the events that arrive while this replica restarts.
 		CleanSession: false}
-	if mqtt.Secure(b.URL) {
-		tc, err := mqtt.TLSConfig(b.CAFile, b.CertFile, b.KeyFile, b.ServerName)
-		if err != nil {
-			return mc, err
-		}
-		mc.TLS = tc
-	}
-	p, err := b.PasswordSecret().Read()
-	if err != nil {
-		return mc, fmt.Errorf("password: %w", err)
-	}
-	mc.Password = p
-	return mc, nil
+	err := mc.Credentials(b.CAFile, b.CertFile, b.KeyFile, b.ServerName, b.PasswordSecret())
+	return mc, err
 }
 
 func receiverTargets(r *config.Receiver) ([]*target, error) {

@@ -124,15 +124,9 @@ func consoleCmd(ctx context.Context, action string, args []string, stdout, stder
 	// broker tearing the first one down can drop the second one's subscription to the result.
 	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-console-%d-%.8s", os.Getpid(), contract.NewNonce()), CleanSession: true,
 		KeepAlive: 30 * time.Second, Username: *user, Subscribe: map[string]byte{topics.Result(): 1}}
-	if cfg.Password, err = (settings.Secret{File: *passFile}).Read(); err != nil {
-		fmt.Fprintf(stderr, "%s: password: %v\n", name, err)
+	if err := cfg.Credentials(*ca, *cert, *certKey, *serverName, settings.Secret{File: *passFile}); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
-	}
-	if mqtt.Secure(*broker) {
-		if cfg.TLS, err = mqtt.TLSConfig(*ca, *cert, *certKey, *serverName); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-			return 2
-		}
 	}
 	results := make(chan contract.Result, 16)
 	cfg.OnMessage = func(m mqtt.Received) {

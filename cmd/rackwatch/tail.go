@@ -40,19 +40,9 @@ func cmdTail(args []string) int {
 	}
 	cfg := mqtt.Config{URL: *broker, ClientID: fmt.Sprintf("rackwatch-tail-%d", os.Getpid()), CleanSession: true,
 		KeepAlive: 30 * time.Second, Username: *user}
-	pass, err := settings.Secret{File: *passFile}.Read()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rackwatch tail: password:", err)
+	if err := cfg.Credentials(*ca, *cert, *key, *serverName, settings.Secret{File: *passFile}); err != nil {
+		fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
 		return 2
-	}
-	cfg.Password = pass
-	if mqtt.Secure(*broker) {
-		tc, err := mqtt.TLSConfig(*ca, *cert, *key, *serverName)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rackwatch tail:", err)
-			return 2
-		}
-		cfg.TLS = tc
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
