@@ -182,15 +182,25 @@ func TestDemoThroughPrometheusAndTheBrowser(t *testing.T) {
 
 	// Home Assistant, pointed at the demo's broker, discovers the battery room.
 	const node = "rackwatch_demo-gw"
-	cs := retainedConfigs(t, nil, "tcp://"+ready.Broker, "demo", func(cs map[string]map[string]any) bool { return len(cs) >= 30 })
-	for topic, class := range map[string]string{
+	classes := map[string]string{
 		"homeassistant/sensor/" + node + "/string1__battery_5ftemp/config":         "temperature",
 		"homeassistant/sensor/" + node + "/batt-room_2eair__humidity/config":       "humidity",
 		"homeassistant/sensor/" + node + "/batt-room_2eoffgas__voc/config":         "volatile_organic_compounds_parts",
 		"homeassistant/binary_sensor/" + node + "/batt-room_2esmoke__smoke/config": "smoke",
 		"homeassistant/sensor/" + node + "/ups1__charge/config":                    "battery",
 		"homeassistant/binary_sensor/" + node + "/alarm__fire-alarm/config":        "problem",
-	} {
+	}
+	// Wait for every config checked below, not a count: a snapshot taken while the gateway is still
+	// publishing its discovery can hold 30 configs and miss these.
+	cs := retainedConfigs(t, nil, "tcp://"+ready.Broker, "demo", func(cs map[string]map[string]any) bool {
+		for topic := range classes {
+			if cs[topic] == nil {
+				return false
+			}
+		}
+		return len(cs) >= 30
+	})
+	for topic, class := range classes {
 		if c := cs[topic]; c == nil || c["device_class"] != class {
 			t.Errorf("Home Assistant discovers no %s on %s: %v (have %v)", class, topic, c, keysOf(cs))
 		}
